@@ -1,0 +1,288 @@
+"""The backend protocol: what an autodiff engine implements to be judged by the suite.
+
+An adapter subclasses :class:`Backend` (or provides the same methods on any object),
+sets :attr:`Backend.name`, :attr:`Backend.capabilities` and :attr:`Backend.dtypes`, and
+implements the methods below. Tensors are opaque to the suite: it only passes them back
+to the adapter's own methods. Values cross the boundary as numpy arrays.
+
+Two families of engines fit:
+
+* imperative engines (torch, MyGrad, micrograd-style): implement :meth:`tensor` with
+  ``requires_grad=True``, :meth:`backward` and :meth:`grad`, declare
+  :data:`BACKWARD`, and inherit :meth:`vjp`, which is built from those three;
+* functional engines (jax, HIPS autograd): override :meth:`vjp` and leave the
+  imperative capabilities undeclared; the claims that need them are reported as
+  *unsupported*, never as passed or failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import numpy as np
+
+Tensor = Any
+"""An engine's tensor; the suite never looks inside one."""
+
+# Capabilities: a claim names those it needs; a backend declares those it has.
+BACKWARD = "backward"
+IS_LEAF = "is_leaf"
+RETAIN_GRAD = "retain_grad"
+GRAD_FN = "grad_fn"
+RETAIN_GRAPH = "retain_graph"
+ZERO_GRAD = "zero_grad"
+INPLACE_UPDATE = "inplace_update"
+DETACH = "detach"
+GRAPH_INTROSPECTION = "graph_introspection"
+NN_OPS = "nn_ops"
+
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    # capability -> the methods a backend declaring it must implement
+    BACKWARD: ("backward", "grad"),
+    IS_LEAF: ("is_leaf",),
+    RETAIN_GRAD: ("retain_grad",),
+    GRAD_FN: ("grad_fn",),
+    RETAIN_GRAPH: ("backward",),
+    ZERO_GRAD: ("zero_grad",),
+    INPLACE_UPDATE: ("update_",),
+    DETACH: ("detach",),
+    GRAPH_INTROSPECTION: ("graph_parents", "graph_leaf"),
+    NN_OPS: ("sigmoid", "relu", "softmax"),
+}
+
+BINARY_OPS = ("add", "sub", "mul", "div", "matmul")
+UNARY_OPS = ("neg", "exp", "log", "sin", "cos", "tanh", "sqrt")
+REDUCTIONS = ("sum", "mean")
+NN_OP_NAMES = ("sigmoid", "relu", "softmax")
+
+REQUIRED_METHODS = (
+    "tensor",
+    "to_numpy",
+    *BINARY_OPS,
+    *UNARY_OPS,
+    "pow",
+    *REDUCTIONS,
+    "vjp",
+)
+
+
+class Unsupported(Exception):
+    """Raised by an adapter for an operation its engine cannot express.
+
+    The suite turns it into the *unsupported* verdict, never into passed or failed.
+    """
+
+
+class Backend:
+    """Base class for adapters. Every method states its contract.
+
+    Required: :meth:`tensor`, :meth:`to_numpy`, the ops, and either :meth:`vjp` or the
+    imperative trio (:meth:`tensor` with ``requires_grad=True``, :meth:`backward`,
+    :meth:`grad`). Optional methods belong to the capabilities in :data:`CAPABILITIES`;
+    a backend that declares a capability must implement its methods.
+    """
+
+    #: Short name used in test ids and reports, e.g. ``"torch"``.
+    name: str = "unnamed"
+    #: The capabilities this engine has (see :data:`CAPABILITIES`).
+    capabilities: frozenset[str] = frozenset()
+    #: The dtypes the suite runs in, among ``"float32"`` and ``"float64"``.
+    dtypes: tuple[str, ...] = ("float32", "float64")
+
+    def versions(self) -> dict[str, str]:
+        """Must return the versions of the engine's packages, for reports."""
+        return {}
+
+    # -- values ---------------------------------------------------------------------
+
+    def tensor(self, array: np.ndarray, dtype: str, requires_grad: bool = False) -> Tensor:
+        """Must return a new tensor holding ``array`` cast to ``dtype``.
+
+        With ``requires_grad=True`` the tensor is a tracked leaf (imperative engines).
+        Functional engines may raise :class:`Unsupported` for ``requires_grad=True``.
+        """
+        raise NotImplementedError
+
+    def to_numpy(self, t: Tensor) -> np.ndarray:
+        """Must return t's values as a numpy array of t's shape, not tied to any graph."""
+        raise NotImplementedError
+
+    # -- ops: elementwise ops broadcast as numpy does ------------------------------
+
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        """Must return ``a + b``."""
+        raise NotImplementedError
+
+    def sub(self, a: Tensor, b: Tensor) -> Tensor:
+        """Must return ``a - b``."""
+        raise NotImplementedError
+
+    def mul(self, a: Tensor, b: Tensor) -> Tensor:
+        """Must return ``a * b``."""
+        raise NotImplementedError
+
+    def div(self, a: Tensor, b: Tensor) -> Tensor:
+        """Must return ``a / b``."""
+        raise NotImplementedError
+
+    def matmul(self, a: Tensor, b: Tensor) -> Tensor:
+        """Must return ``a @ b`` for 2-d operands."""
+        raise NotImplementedError
+
+    def pow(self, a: Tensor, exponent: float) -> Tensor:
+        """Must return ``a ** exponent`` for a Python int or float exponent."""
+        raise NotImplementedError
+
+    def neg(self, a: Tensor) -> Tensor:
+        """Must return ``-a``."""
+        raise NotImplementedError
+
+    def exp(self, a: Tensor) -> Tensor:
+        """Must return ``exp(a)``."""
+        raise NotImplementedError
+
+    def log(self, a: Tensor) -> Tensor:
+        """Must return the natural logarithm of ``a``."""
+        raise NotImplementedError
+
+    def sin(self, a: Tensor) -> Tensor:
+        """Must return ``sin(a)``."""
+        raise NotImplementedError
+
+    def cos(self, a: Tensor) -> Tensor:
+        """Must return ``cos(a)``."""
+        raise NotImplementedError
+
+    def tanh(self, a: Tensor) -> Tensor:
+        """Must return ``tanh(a)``."""
+        raise NotImplementedError
+
+    def sqrt(self, a: Tensor) -> Tensor:
+        """Must return the square root of ``a``."""
+        raise NotImplementedError
+
+    def sum(self, a: Tensor, axis: int | None = None) -> Tensor:
+        """Must return the sum over all elements (a 0-d tensor) or along ``axis``."""
+        raise NotImplementedError
+
+    def mean(self, a: Tensor, axis: int | None = None) -> Tensor:
+        """Must return the mean over all elements (a 0-d tensor) or along ``axis``."""
+        raise NotImplementedError
+
+    def sigmoid(self, a: Tensor) -> Tensor:
+        """Capability ``nn_ops``: must return ``1 / (1 + exp(-a))``."""
+        raise NotImplementedError
+
+    def relu(self, a: Tensor) -> Tensor:
+        """Capability ``nn_ops``: must return ``max(a, 0)``."""
+        raise NotImplementedError
+
+    def softmax(self, a: Tensor, axis: int) -> Tensor:
+        """Capability ``nn_ops``: must return the softmax of ``a`` along ``axis``."""
+        raise NotImplementedError
+
+    # -- differentiation -------------------------------------------------------------
+
+    def vjp(
+        self,
+        fn: Callable[..., Tensor],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Must return ``(value, grads)`` for ``value = fn(*inputs)``.
+
+        ``fn`` takes one tensor per primal and combines them with this backend's ops.
+        ``grads[i]`` is the vector-Jacobian product ``cotangent . d value / d input_i``
+        as a numpy array of primal i's shape (zeros when the value does not depend on
+        it). With ``cotangent=None`` the value must be a scalar (one element) and the
+        gradient is taken of it; a non-scalar value must then raise, never be summed
+        silently.
+
+        The default implementation is built from :meth:`tensor`, :meth:`backward` and
+        :meth:`grad`; functional engines override it.
+        """
+        inputs = [self.tensor(np.asarray(p), dtype, requires_grad=True) for p in primals]
+        out = fn(*inputs)
+        seed = None if cotangent is None else self.tensor(np.asarray(cotangent), dtype)
+        self.backward(out, seed)
+        grads = []
+        for p, t in zip(primals, inputs, strict=True):
+            g = self.grad(t)
+            grads.append(np.zeros(np.shape(p)) if g is None else g)
+        return self.to_numpy(out), grads
+
+    def backward(self, t: Tensor, grad: Tensor | None = None, retain_graph: bool = False) -> None:
+        """Capability ``backward``: must back-propagate from ``t`` into the leaves' grads.
+
+        ``grad`` is the output gradient (a tensor of t's shape); when it is None, ``t``
+        must have one element, and a non-scalar ``t`` must raise. With
+        ``retain_graph=True`` (capability ``retain_graph``) the graph stays usable for
+        another backward pass. Leaf gradients accumulate across passes.
+        """
+        raise NotImplementedError
+
+    def grad(self, t: Tensor) -> np.ndarray | None:
+        """Capability ``backward``: must return t's stored gradient, or None if it has none."""
+        raise NotImplementedError
+
+    # -- graph semantics (optional capabilities) --------------------------------------
+
+    def is_leaf(self, t: Tensor) -> bool:
+        """Capability ``is_leaf``: must say whether t is a leaf (created by the user,
+        or not requiring grad), as opposed to computed from tracked tensors."""
+        raise NotImplementedError
+
+    def retain_grad(self, t: Tensor) -> None:
+        """Capability ``retain_grad``: must make the non-leaf t keep its gradient
+        after the next backward pass."""
+        raise NotImplementedError
+
+    def grad_fn(self, t: Tensor) -> str | None:
+        """Capability ``grad_fn``: must return the protocol name of the op that created
+        t (``"add"``, ``"mul"``, ...), or None for a leaf."""
+        raise NotImplementedError
+
+    def zero_grad(self, t: Tensor) -> None:
+        """Capability ``zero_grad``: must set t's stored gradient to zeros (or clear it)."""
+        raise NotImplementedError
+
+    def update_(self, t: Tensor, delta: np.ndarray) -> None:
+        """Capability ``inplace_update``: must subtract ``delta`` from t's values in place,
+        without recording the update in any graph; t stays a tracked leaf."""
+        raise NotImplementedError
+
+    def detach(self, t: Tensor) -> Tensor:
+        """Capability ``detach``: must return a tensor with t's values that no gradient
+        flows through."""
+        raise NotImplementedError
+
+    def graph_parents(self, node: Hashable) -> list[Hashable]:
+        """Capability ``graph_introspection``: ``node`` is a tensor or a node returned by
+        an earlier call. Must return the graph nodes it was directly computed from
+        (empty for a leaf)."""
+        raise NotImplementedError
+
+    def graph_leaf(self, node: Hashable) -> Tensor | None:
+        """Capability ``graph_introspection``: must return the leaf tensor that ``node``
+        stands for, or None when ``node`` is not a leaf."""
+        raise NotImplementedError
+
+
+def missing_methods(backend: object) -> list[str]:
+    """The methods ``backend`` must have, given its declared capabilities, but lacks."""
+    needed = list(REQUIRED_METHODS)
+    for cap in getattr(backend, "capabilities", ()):
+        needed.extend(CAPABILITIES.get(cap, ()))
+    missing = []
+    for name in dict.fromkeys(needed):
+        method = getattr(type(backend), name, None) or getattr(backend, name, None)
+        base = getattr(Backend, name, None)
+        if not callable(method) or (method is base and name != "vjp"):
+            missing.append(name)
+    if "vjp" not in missing and getattr(type(backend), "vjp", None) is Backend.vjp:
+        # the inherited vjp needs the imperative trio
+        if BACKWARD not in getattr(backend, "capabilities", ()):
+            missing.append("vjp (or declare 'backward' and implement backward/grad)")
+    return missing

@@ -1,0 +1,1 @@
+"""Adapters shipped with the suite; each imports its engine only when loaded."""

@@ -1,0 +1,37 @@
+"""Hypothesis profiles: ``dev`` (fast), ``ci`` (derandomized, the default), ``thorough``."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+from conformance.errors import ConfigError
+
+ENV_VAR = "AUTOGRAD_CONFORMANCE_PROFILE"
+DEFAULT = "ci"
+
+# No example database: the suite writes nothing outside the report folder. No deadline:
+# a slow CI machine or a slow engine is not a conformance failure (the per-check time
+# limit catches hangs instead).
+_COMMON = {"database": None, "deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+PROFILES = {
+    "dev": {"max_examples": 10, "derandomize": False},
+    "ci": {"max_examples": 50, "derandomize": True},
+    "thorough": {"max_examples": 1000, "derandomize": False},
+}
+for _name, _values in PROFILES.items():
+    settings.register_profile(f"autograd-{_name}", **_COMMON, **_values)  # type: ignore[arg-type]
+
+
+def choose(option: str | None) -> str:
+    """The profile: the option, else ``$AUTOGRAD_CONFORMANCE_PROFILE``, else ``ci``."""
+    name = option or os.environ.get(ENV_VAR) or DEFAULT
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r} (from ${ENV_VAR}); choose {sorted(PROFILES)}")
+    return name
+
+
+def load(name: str) -> None:
+    """Make ``name`` the active Hypothesis profile for this process."""
+    settings.load_profile(f"autograd-{name}")

@@ -1,0 +1,1 @@
+"""The conformance checks: generic tests that load claims from specs/."""

@@ -1,0 +1,113 @@
+"""What a check says when it fails or cannot run: stage, ACTUAL vs EXPECTED, reproduction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from conformance import tolerances
+
+UNSUPPORTED = "unsupported: "
+"""Prefix of the skip reason that the reports count as the *unsupported* verdict."""
+
+
+def require(backend: Any, *capabilities: str) -> None:
+    """Skip as *unsupported* unless ``backend`` declares every capability named."""
+    missing = [c for c in capabilities if c not in getattr(backend, "capabilities", ())]
+    if missing:
+        pytest.skip(UNSUPPORTED + "backend lacks capability " + ", ".join(missing))
+
+
+def unsupported(reason: str) -> None:
+    """Skip as *unsupported* for a reason other than a missing capability."""
+    pytest.skip(UNSUPPORTED + reason)
+
+
+def snippet(backend: Any, *body: str) -> str:
+    """A copy-paste reproduction: load this backend again, then run ``body``."""
+    ref = getattr(backend, "conformance_ref", getattr(backend, "name", "torch"))
+    head = [
+        "import numpy as np",
+        "from conformance.registry import load_backend",
+        f"bk = load_backend({ref!r})",
+    ]
+    return "\n".join("    " + line for line in (*head, *body))
+
+
+def _fmt(value: Any) -> str:
+    if value is None or isinstance(value, (str, bool)):
+        return repr(value)
+    arr = np.asarray(value)
+    return np.array2string(arr, precision=10, separator=", ", threshold=40)
+
+
+class CheckFailure(AssertionError):
+    """A claim check that failed; its message names the stage and shows the evidence."""
+
+    def __init__(
+        self,
+        stage: str,
+        actual: Any,
+        expected: Any,
+        *,
+        detail: str = "",
+        repro: str | None = None,
+    ) -> None:
+        lines = [f"stage: {stage}", f"ACTUAL:   {_fmt(actual)}", f"EXPECTED: {_fmt(expected)}"]
+        if detail:
+            lines.append(detail)
+        if repro:
+            lines += ["reproduce with:", repro]
+        super().__init__("\n".join(lines))
+        self.stage = stage
+        self.repro = repro
+
+
+def expect_equal(stage: str, actual: Any, expected: Any, repro: str | None = None) -> None:
+    """Exact comparison, for flags, names and values the spec states exactly."""
+    if isinstance(expected, (bool, str)) or expected is None:
+        same = actual == expected if expected is not None else actual is None
+    else:
+        same = actual is not None and np.array_equal(np.asarray(actual), np.asarray(expected))
+    if not same:
+        raise CheckFailure(stage, actual, expected, repro=repro)
+
+
+def expect_close(
+    stage: str,
+    actual: Any,
+    expected: Any,
+    dtype: str,
+    *,
+    scale: Any = None,
+    repro: str | None = None,
+) -> None:
+    """Comparison under the tolerance policy for ``dtype`` (see :mod:`conformance.tolerances`).
+
+    ``scale`` defaults to ``|expected|``; pass the magnitudes the computation went
+    through when cancellation is possible.
+    """
+    if actual is None:
+        raise CheckFailure(stage, actual, expected, detail="the backend returned no value", repro=repro)
+    act = np.asarray(actual, dtype=np.float64)
+    exp = np.asarray(expected, dtype=np.float64)
+    if act.shape != exp.shape:
+        raise CheckFailure(
+            stage, act, exp, detail=f"shape {act.shape} != expected {exp.shape}", repro=repro
+        )
+    ok = tolerances.within(act, exp, np.abs(exp) if scale is None else scale, dtype)
+    if not np.all(ok):
+        worst = int(np.argmax(~ok.ravel()))
+        tol = tolerances.policy(dtype)
+        raise CheckFailure(
+            stage,
+            act,
+            exp,
+            detail=(
+                f"first mismatch at flat index {worst}; {dtype} policy: rtol={tol.rtol:g}"
+                " of the scale (conformance.tolerances)"
+            ),
+            repro=repro,
+        )

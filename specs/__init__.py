@@ -1,0 +1,1 @@
+"""The claim data, shipped inside the package as ``conformance.spec_data``."""
