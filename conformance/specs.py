@@ -42,7 +42,10 @@ def default_dir() -> Path:
     env = os.environ.get(SPECS_ENV)
     if env:
         return Path(env)
-    return Path(str(resources.files("conformance.spec_data")))
+    try:
+        return Path(str(resources.files("conformance.spec_data")))
+    except ModuleNotFoundError:  # a source checkout on sys.path, not installed
+        return Path(__file__).resolve().parent.parent / "specs"
 
 
 def _claim(raw: Any, where: str, data_dir: Path) -> Claim:
