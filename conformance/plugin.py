@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from conformance import profiles, reporting, specs
+from hypothesis import settings
+
+from conformance import profiles, reporting, specs, xfails
 from conformance.backend import Unsupported
 from conformance.errors import ConfigError
 from conformance.registry import load_backend
@@ -44,6 +46,7 @@ class RunState:
         )
         claims = opt("autograd_claims")
         self.selected = [c.strip() for c in claims.split(",") if c.strip()] if claims else None
+        self.xfail_file: str | None = opt("autograd_xfails")
         self.timeout: float = opt("autograd_timeout")
         self.profile: str = profiles.choose(opt("autograd_profile"))
         self.quiet: bool = opt("autograd_quiet")
@@ -81,6 +84,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--autograd-claims", default=None, help="comma-separated claim ids to run (default all)"
+    )
+    group.addoption(
+        "--autograd-xfails",
+        default=None,
+        help="an expected-failure file, in addition to the backend's own",
     )
     group.addoption(
         "--autograd-report-dir", default=None, help="write the run's results under this folder"
@@ -134,6 +142,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE_KEY]
     claims = specs.all_claims()
+    claim_items = [item for item in items if _claim_of(item) is not None]
+    expected = _expected_failures(state) if claim_items else []
+    used: set[xfails.ExpectedFailure] = set()
     keep, drop = [], []
     for item in items:
         claim_id = _claim_of(item)
@@ -146,10 +157,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         dtype = callspec.params.get("dtype", "-") if callspec else "-"
         # user_properties travel with the reports, across pytest-xdist workers too
         item.user_properties += [("claim", claim_id), ("dtype", dtype)]
+        name = getattr(item, "originalname", item.name)
+        for entry in expected:
+            if entry.matches(claim_id, name, dtype):
+                used.add(entry)
+                _expect_failure(item, entry)
+                break
         (keep if state.selected is None or claim_id in state.selected else drop).append(item)
+    stale = [e for e in expected if e not in used]
+    if stale:
+        where = ", ".join(f"{e.source} (claim {e.claim}, test {e.test or '*'})" for e in stale)
+        raise pytest.UsageError(f"expected-failure entries match no test: {where}; remove them")
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _expected_failures(state: RunState) -> list[xfails.ExpectedFailure]:
+    try:
+        return xfails.for_backend(state.backend, state.xfail_file)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _expect_failure(item: pytest.Item, entry: xfails.ExpectedFailure) -> None:
+    item.add_marker(pytest.mark.xfail(strict=True, reason=f"{entry.source}: {entry.reason}"))
+    test = getattr(item, "obj", None)
+    inner = getattr(getattr(test, "hypothesis", None), "inner_test", None)
+    if inner is not None:
+        # the same examples every run: an expected failure must not pass at random
+        current = getattr(test, "_hypothesis_internal_use_settings", settings())
+        test._hypothesis_internal_use_settings = settings(current, derandomize=True)  # type: ignore[union-attr]
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import sys
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -18,6 +19,9 @@ DEFAULT_BACKEND = "torch"
 #: Built-in backends, name -> dotted path. Nothing is imported until one is chosen.
 BUILTIN: dict[str, str] = {
     "torch": "conformance.backends.torch_backend:TorchBackend",
+    "jax": "conformance.backends.jax_backend:JaxBackend",
+    "autograd": "conformance.backends.autograd_backend:AutogradBackend",
+    "mygrad": "conformance.backends.mygrad_backend:MyGradBackend",
 }
 
 
@@ -38,6 +42,8 @@ def _import_target(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"backend {target!r}: expected a registered name or 'module:attribute'")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # a user's own adapter module, as `python -m` finds it
     try:
         module = importlib.import_module(module_name)
     except ConfigError:

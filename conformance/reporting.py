@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance import render
 from conformance.specs import Claim
 from conformance.verdicts import UNSUPPORTED
 
@@ -27,6 +28,7 @@ class TestResult:
     dtype: str
     verdict: str
     message: str = ""
+    repro: str = ""
     seconds: float = 0.0
     curves: list[dict[str, Any]] = field(default_factory=list)
 
@@ -45,7 +47,9 @@ def verdict_of(report: Any) -> tuple[str, str] | None:
         reason = _skip_reason(report)
         return ("unsupported" if reason.startswith(UNSUPPORTED) else "skipped"), reason
     if report.failed:
-        return ("failed" if report.when == "call" else "error"), report.longreprtext
+        crash = getattr(report.longrepr, "reprcrash", None)
+        message = crash.message if crash is not None else report.longreprtext
+        return ("failed" if report.when == "call" else "error"), message
     if report.when == "call":
         return ("xpassed", str(report.wasxfail)) if hasattr(report, "wasxfail") else ("passed", "")
     return None
@@ -69,6 +73,7 @@ class Results:
         )
         if PRECEDENCE.index(verdict) <= PRECEDENCE.index(test.verdict):
             test.verdict, test.message = verdict, message
+            test.repro = render.repro_of(message)
         test.seconds = float(props.get("seconds", test.seconds))
         test.curves = [v for k, v in report.user_properties if k == "curve"] or test.curves
 
@@ -140,6 +145,7 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
         "python": platform.python_version(),
         "profile": profile,
         "exit_status": results.exit_status,
+        "seconds": round(sum(t.seconds for t in results.tests.values()), 3),
         "claims": [
             {
                 "id": c.id,
@@ -158,7 +164,23 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
 
 
 def write_reports(directory: Path, state: Any, claims: dict[str, Claim]) -> None:
-    """Write the run's reports under ``directory`` and nowhere else."""
+    """Write the run's reports under ``directory`` and nowhere else.
+
+    results.json (the data; everything else is rendered from it), summary.md,
+    report.html, and each loss curve as data (and PNG, with matplotlib) in curves/.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     doc = to_json(state.results, claims, state.backend, state.profile)
     (directory / "results.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    (directory / "summary.md").write_text(render.markdown(doc), encoding="utf-8")
+    (directory / "report.html").write_text(render.html_page(doc), encoding="utf-8")
+    curves = [
+        {"claim": c["id"], "dtype": t["dtype"], "test": t["nodeid"], **curve}
+        for c in doc["claims"]
+        for t in c["tests"]
+        for curve in t["curves"]
+    ]
+    if curves:
+        (directory / "curves").mkdir(exist_ok=True)
+        (directory / "curves" / "curves.json").write_text(json.dumps(curves), encoding="utf-8")
+        render.write_png_curves(doc, directory / "curves")

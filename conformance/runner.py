@@ -70,6 +70,7 @@ def pytest_args(
         ("--autograd-profile", profile),
         ("--autograd-device", device),
         ("--autograd-report-dir", os.fspath(report_dir) if report_dir else None),
+        ("--junitxml", os.path.join(report_dir, "junit.xml") if report_dir else None),
         ("--autograd-timeout", None if timeout is None else str(timeout)),
     ):
         if value is not None:

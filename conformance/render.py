@@ -1,0 +1,201 @@
+"""Human-readable reports rendered from the JSON report: Markdown, HTML, loss plots."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+COLOURS = ("#c0392b", "#2471a3", "#229954", "#7d3c98")
+REPRO_MARK = "reproduce with:"
+
+
+def repro_of(message: str) -> str:
+    """The copy-paste reproduction a failure message ends with, if any."""
+    _, found, rest = message.partition(REPRO_MARK)
+    if not found:
+        return ""
+    lines = rest.strip("\n").splitlines()
+    kept = []
+    for line in lines:
+        if line and not line.startswith("    "):
+            break  # pytest's traceback follows the indented snippet
+        kept.append(line[4:])
+    return "\n".join(kept).strip()
+
+
+def _failures(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (claim["id"], test)
+        for claim in doc["claims"]
+        for test in claim["tests"]
+        if test["verdict"] in ("failed", "error", "xpassed")
+    ]
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """A summary for CI pages and pull requests."""
+    backend = doc["backend"]
+    dtypes = backend["dtypes"]
+    out = [
+        f"# Autograd conformance: {backend['name']}",
+        "",
+        f"Profile `{doc['profile']}`, exit status {doc['exit_status']}, versions "
+        + ", ".join(f"{k} {v}" for k, v in backend["versions"].items()),
+        "",
+        "| claim | statement | " + " | ".join(dtypes) + " |",
+        "|---|---|" + "---|" * len(dtypes),
+    ]
+    for claim in doc["claims"]:
+        statement = claim["statement"].replace("|", "\\|")
+        if claim["kind"] == "informational":
+            cells = ["informational"] * len(dtypes)
+        else:
+            cells = [claim["verdicts"].get(d, "not run") for d in dtypes]
+        out.append(f"| {claim['id']} | {statement} | " + " | ".join(cells) + " |")
+    failures = _failures(doc)
+    if failures:
+        out += ["", "## Failures", ""]
+        for claim_id, test in failures:
+            out += [f"### {claim_id}: `{test['nodeid']}`", "", "```", test["message"].strip()[:4000], "```", ""]
+            snippet = repro_of(test["message"])
+            if snippet:
+                out += ["Reproduce:", "", "```python", snippet, "```", ""]
+    return "\n".join(out) + "\n"
+
+
+def svg_plot(name: str, series: dict[str, list[float]], width: int = 420, height: int = 240) -> str:
+    """A loss-curve plot as inline SVG (log scale), so the page needs no plotting library."""
+    pad = 36
+    finite = [v for vals in series.values() for v in vals if math.isfinite(v) and v > 0]
+    if not finite:
+        return f"<p>{html.escape(name)}: no finite positive values to plot</p>"
+    lo, hi = math.log10(min(finite)), math.log10(max(finite))
+    hi = hi if hi > lo else lo + 1
+    longest = max(len(v) for v in series.values())
+
+    def point(i: int, v: float) -> str:
+        x = pad + (width - 2 * pad) * i / max(longest - 1, 1)
+        y = height - pad - (height - 2 * pad) * (math.log10(v) - lo) / (hi - lo)
+        return f"{x:.1f},{y:.1f}"
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" height="{height}"'
+        f' role="img" aria-label="{html.escape(name)}">',
+        f'<rect x="{pad}" y="{pad // 2}" width="{width - 2 * pad}" height="{height - 1.5 * pad}"'
+        ' fill="none" stroke="#999"/>',
+        f'<text x="{pad}" y="12" font-size="11">{html.escape(name)} (log scale)</text>',
+        f'<text x="2" y="{pad}" font-size="9">{10 ** hi:.3g}</text>',
+        f'<text x="2" y="{height - pad}" font-size="9">{10 ** lo:.3g}</text>',
+        f'<text x="{width - pad}" y="{height - 8}" font-size="9">{longest - 1}</text>',
+    ]
+    for k, (label, vals) in enumerate(series.items()):
+        pts = " ".join(point(i, v) for i, v in enumerate(vals) if math.isfinite(v) and v > 0)
+        colour = COLOURS[k % len(COLOURS)]
+        dash = ' stroke-dasharray="4 3"' if k else ""
+        parts.append(f'<polyline fill="none" stroke="{colour}"{dash} points="{pts}"/>')
+        parts.append(
+            f'<text x="{width - 2 * pad}" y="{pad + 12 * (k + 1)}" font-size="10" fill="{colour}">'
+            f"{html.escape(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_STYLE = """
+body{font-family:sans-serif;margin:1.5em;max-width:1200px}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}
+.passed{background:#e8f6ec}.failed,.error,.xpassed{background:#fbe3e1}
+.unsupported,.partial{background:#fdf3d8}.xfailed{background:#eee8f7}
+pre{background:#f6f6f6;padding:6px;overflow-x:auto;font-size:12px}
+"""
+_SCRIPT = """
+function show(kind){for(const r of document.querySelectorAll('#claims tbody tr')){
+r.style.display=(kind==='all'||r.dataset.verdicts.split(' ').includes(kind))?'':'none'}}
+"""
+
+
+def html_page(doc: dict[str, Any]) -> str:
+    """One self-contained page: claim table with filters, failures, loss curves."""
+    backend = doc["backend"]
+    dtypes = backend["dtypes"]
+    esc = html.escape
+    rows = []
+    for claim in doc["claims"]:
+        verdicts = (
+            ["informational"] * len(dtypes)
+            if claim["kind"] == "informational"
+            else [claim["verdicts"].get(d, "not run") for d in dtypes]
+        )
+        cells = "".join(f'<td class="{v}">{v}</td>' for v in verdicts)
+        rows.append(
+            f'<tr data-verdicts="{" ".join(sorted(set(verdicts)))}"><td>{esc(claim["id"])}</td>'
+            f"<td>{esc(claim['statement'])}</td>{cells}</tr>"
+        )
+    buttons = "".join(
+        f'<button onclick="show(\'{k}\')">{k}</button> '
+        for k in ("all", "failed", "unsupported", "xfailed", "passed")
+    )
+    failures = []
+    for claim_id, test in _failures(doc):
+        snippet = repro_of(test["message"])
+        failures.append(
+            f"<h3>{esc(claim_id)}: {esc(test['nodeid'])}</h3><pre>{esc(test['message'][:6000])}</pre>"
+            + (f"<p>Reproduce:</p><pre>{esc(snippet)}</pre>" if snippet else "")
+        )
+    plots = [
+        svg_plot(f"{curve['name']} [{test['dtype']}]", curve["series"])
+        for claim in doc["claims"]
+        for test in claim["tests"]
+        for curve in test.get("curves", [])
+    ]
+    versions = ", ".join(f"{k} {v}" for k, v in backend["versions"].items())
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>Autograd conformance: {esc(backend['name'])}</title>",
+            f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
+            f"<h1>Autograd conformance: {esc(backend['name'])}</h1>",
+            f"<p>Profile {esc(doc['profile'])}; exit status {doc['exit_status']}; {esc(versions)}</p>",
+            f"<p>Show: {buttons}</p>",
+            '<table id="claims"><thead><tr><th>claim</th><th>statement</th>'
+            + "".join(f"<th>{esc(d)}</th>" for d in dtypes)
+            + "</tr></thead><tbody>",
+            *rows,
+            "</tbody></table>",
+            f"<h2>Failures ({len(failures)})</h2>",
+            *failures,
+            f"<h2>Loss curves ({len(plots)})</h2>",
+            '<div id="curves">',
+            *plots,
+            "</div></body></html>",
+        ]
+    )
+
+
+def write_png_curves(doc: dict[str, Any], directory: Path) -> list[Path]:
+    """Loss curves as PNG files, where matplotlib (the ``plots`` extra) is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    written = []
+    for claim in doc["claims"]:
+        for test in claim["tests"]:
+            for i, curve in enumerate(test.get("curves", [])):
+                fig, ax = plt.subplots(figsize=(5, 3))
+                for label, vals in curve["series"].items():
+                    ax.semilogy([v if math.isfinite(v) else float("nan") for v in vals], label=label)
+                ax.set_title(f"{curve['name']} [{test['dtype']}]", fontsize=9)
+                ax.set_xlabel("iteration")
+                ax.legend(fontsize=8)
+                path = directory / f"{claim['id']}-{test['dtype']}-{len(written)}-{i}.png"
+                fig.savefig(path, dpi=80, bbox_inches="tight")
+                plt.close(fig)
+                written.append(path)
+    return written

@@ -1,0 +1,64 @@
+"""Expected-failure files: known deviations of a backend, each with its reason.
+
+Format (TOML), one table per entry::
+
+    [[expected_failure]]
+    claim = "NS-1"                     # required: the claim id
+    test = "vector_output"             # optional: a substring of the test's name
+    dtype = "float32"                  # optional: only this dtype
+    reason = "why the engine deviates" # required
+
+An entry matching no test is an error (the file would rot silently), and an expected
+failure that passes fails the run (strict), so fixed deviations get noticed. Hypothesis
+checks under an entry run derandomized, so a property failing on some inputs only
+cannot pass at random.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    claim: str
+    reason: str
+    test: str | None = None
+    dtype: str | None = None
+    source: str = ""
+
+    def matches(self, claim: str, test_name: str, dtype: str) -> bool:
+        return (
+            claim == self.claim
+            and (self.test is None or self.test in test_name)
+            and (self.dtype is None or self.dtype == dtype)
+        )
+
+
+def load(path: Path) -> list[ExpectedFailure]:
+    """The entries of one file; :class:`ConfigError` naming the file and entry if malformed."""
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"expected-failure file {path}: {exc}") from None
+    entries = []
+    for i, raw in enumerate(doc.get("expected_failure", []), start=1):
+        where = f"expected-failure file {path.name}, entry {i}"
+        if not isinstance(raw, dict) or not raw.get("claim") or not raw.get("reason"):
+            raise ConfigError(f"{where}: needs fields 'claim' and 'reason'")
+        unknown = set(raw) - {"claim", "reason", "test", "dtype"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
+        entries.append(ExpectedFailure(source=f"{path.name}#{i}", **raw))
+    return entries
+
+
+def for_backend(backend: Any, extra: str | None = None) -> list[ExpectedFailure]:
+    """The backend's own file (its ``expected_failures`` attribute), plus ``extra``."""
+    paths = [p for p in (getattr(backend, "expected_failures", None), extra) if p]
+    return [entry for p in paths for entry in load(Path(p))]
