@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from conformance import profiles, specs
@@ -42,11 +44,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=None, help="seconds one check may take (default 300)"
     )
+    parser.add_argument(
+        "--engine-coverage",
+        action="append",
+        default=[],
+        metavar="PACKAGE",
+        help="measure line and branch coverage of this package of the engine (e.g. mygrad, "
+        "torch.autograd) while the suite runs; HTML and XML go to the report folder",
+    )
     parser.add_argument("--quiet", action="store_true", help="terse output for CI logs")
     parser.add_argument(
         "--list-backends", action="store_true", help="print the registered backends and exit"
     )
     return parser
+
+
+def _package_dir(package: str) -> Path:
+    """The folder of ``package``, found without importing it: coverage must start first
+    (and coverage given a dotted name of a torch subpackage breaks torch's import)."""
+    top, *rest = package.split(".")
+    spec = importlib.util.find_spec(top)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise ConfigError(f"--engine-coverage {package}: no installed package {top!r}")
+    folder = Path(locations[0]).joinpath(*rest)
+    if not folder.is_dir():
+        raise ConfigError(f"--engine-coverage {package}: {folder} is not a package folder")
+    return folder
+
+
+def _coverage_args(args: argparse.Namespace) -> list[str]:
+    if not args.engine_coverage:
+        return []
+    if importlib.util.find_spec("pytest_cov") is None:
+        raise ConfigError("--engine-coverage needs pytest-cov: pip install pytest-cov")
+    if not args.report_dir:
+        raise ConfigError("--engine-coverage needs --report-dir for its HTML and XML reports")
+    out = Path(args.report_dir)
+    return [
+        *(f"--cov={_package_dir(package)}" for package in args.engine_coverage),
+        "--cov-branch",
+        f"--cov-report=html:{out / 'engine-coverage'}",
+        f"--cov-report=xml:{out / 'engine-coverage.xml'}",
+        "--cov-report=term",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,7 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise ConfigError(f"--claims: unknown claim id(s) {', '.join(unknown)}")
         profiles.choose(args.profile)
-        load_backend(args.backend, args.device)  # fail fast, with one line
+        extra = _coverage_args(args) + extra
+        if not args.engine_coverage:
+            # fail fast, with one line; with coverage the plugin does it once coverage runs,
+            # so that the engine's import-time lines count too
+            load_backend(args.backend, args.device)
     except ConfigError as exc:
         print(f"autograd-conformance: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
