@@ -46,6 +46,8 @@ def verdict_of(report: Any) -> tuple[str, str] | None:
             return "xfailed", str(report.wasxfail)
         reason = _skip_reason(report)
         return ("unsupported" if reason.startswith(UNSUPPORTED) else "skipped"), reason
+    if report.failed and str(report.longrepr).startswith("[XPASS(strict)]"):
+        return "xpassed", f"expected to fail, but passed: {report.longrepr}"
     if report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
         message = crash.message if crash is not None else report.longreprtext
