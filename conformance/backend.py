@@ -281,8 +281,8 @@ def missing_methods(backend: object) -> list[str]:
         base = getattr(Backend, name, None)
         if not callable(method) or (method is base and name != "vjp"):
             missing.append(name)
-    if "vjp" not in missing and getattr(type(backend), "vjp", None) is Backend.vjp:
+    inherits_vjp = getattr(type(backend), "vjp", None) is Backend.vjp
+    if inherits_vjp and BACKWARD not in getattr(backend, "capabilities", ()):
         # the inherited vjp needs the imperative trio
-        if BACKWARD not in getattr(backend, "capabilities", ()):
-            missing.append("vjp (or declare 'backward' and implement backward/grad)")
+        missing.append("vjp (or declare 'backward' and implement backward/grad)")
     return missing

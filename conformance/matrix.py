@@ -64,7 +64,9 @@ def matrix_table(reports: dict[str, dict[str, Any]], claims: dict[str, specs.Cla
             cells.append(cell)
         rows.append(f"| {claim.id} | " + " | ".join(cells) + " |")
     versions = ", ".join(
-        f"{k} {v}" for n in names for k, v in reports[n]["backend"]["versions"].items()
+        f"{k} {v}"
+        for n in names
+        for k, v in reports[n]["backend"]["versions"].items()
         if k != "device"
     )
     notes_md = "\n".join(f"{i}. {note}" for i, note in enumerate(notes, start=1))
@@ -84,9 +86,21 @@ def run_backend(name: str, workdir: Path) -> dict[str, Any]:
     """Run the suite against one backend in a child process; its results.json."""
     out = workdir / name
     subprocess.run(
-        [sys.executable, "-m", "conformance.cli", "--backend", name, "--profile", "ci",
-         "--quiet", "--report-dir", str(out)],
-        check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "--backend",
+            name,
+            "--profile",
+            "ci",
+            "--quiet",
+            "--report-dir",
+            str(out),
+        ],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     path = out / "results.json"
     if not path.exists():

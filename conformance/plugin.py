@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hypothesis import settings
 
 from conformance import profiles, reporting, specs, xfails
@@ -145,7 +144,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     claim_items = [item for item in items if _claim_of(item) is not None]
     expected = _expected_failures(state) if claim_items else []
     used: set[xfails.ExpectedFailure] = set()
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         claim_id = _claim_of(item)
         if claim_id is None:

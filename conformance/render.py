@@ -58,7 +58,14 @@ def markdown(doc: dict[str, Any]) -> str:
     if failures:
         out += ["", "## Failures", ""]
         for claim_id, test in failures:
-            out += [f"### {claim_id}: `{test['nodeid']}`", "", "```", test["message"].strip()[:4000], "```", ""]
+            out += [
+                f"### {claim_id}: `{test['nodeid']}`",
+                "",
+                "```",
+                test["message"].strip()[:4000],
+                "```",
+                "",
+            ]
             snippet = repro_of(test["message"])
             if snippet:
                 out += ["Reproduce:", "", "```python", snippet, "```", ""]
@@ -86,8 +93,8 @@ def svg_plot(name: str, series: dict[str, list[float]], width: int = 420, height
         f'<rect x="{pad}" y="{pad // 2}" width="{width - 2 * pad}" height="{height - 1.5 * pad}"'
         ' fill="none" stroke="#999"/>',
         f'<text x="{pad}" y="12" font-size="11">{html.escape(name)} (log scale)</text>',
-        f'<text x="2" y="{pad}" font-size="9">{10 ** hi:.3g}</text>',
-        f'<text x="2" y="{height - pad}" font-size="9">{10 ** lo:.3g}</text>',
+        f'<text x="2" y="{pad}" font-size="9">{10**hi:.3g}</text>',
+        f'<text x="2" y="{height - pad}" font-size="9">{10**lo:.3g}</text>',
         f'<text x="{width - pad}" y="{height - 8}" font-size="9">{longest - 1}</text>',
     ]
     for k, (label, vals) in enumerate(series.items()):
@@ -134,14 +141,15 @@ def html_page(doc: dict[str, Any]) -> str:
             f"<td>{esc(claim['statement'])}</td>{cells}</tr>"
         )
     buttons = "".join(
-        f'<button onclick="show(\'{k}\')">{k}</button> '
+        f"<button onclick=\"show('{k}')\">{k}</button> "
         for k in ("all", "failed", "unsupported", "xfailed", "passed")
     )
     failures = []
     for claim_id, test in _failures(doc):
         snippet = repro_of(test["message"])
+        message = esc(test["message"][:6000])
         failures.append(
-            f"<h3>{esc(claim_id)}: {esc(test['nodeid'])}</h3><pre>{esc(test['message'][:6000])}</pre>"
+            f"<h3>{esc(claim_id)}: {esc(test['nodeid'])}</h3><pre>{message}</pre>"
             + (f"<p>Reproduce:</p><pre>{esc(snippet)}</pre>" if snippet else "")
         )
     plots = [
@@ -158,7 +166,8 @@ def html_page(doc: dict[str, Any]) -> str:
             f"<title>Autograd conformance: {esc(backend['name'])}</title>",
             f"<style>{_STYLE}</style><script>{_SCRIPT}</script></head><body>",
             f"<h1>Autograd conformance: {esc(backend['name'])}</h1>",
-            f"<p>Profile {esc(doc['profile'])}; exit status {doc['exit_status']}; {esc(versions)}</p>",
+            f"<p>Profile {esc(doc['profile'])}; exit status {doc['exit_status']};"
+            f" {esc(versions)}</p>",
             f"<p>Show: {buttons}</p>",
             '<table id="claims"><thead><tr><th>claim</th><th>statement</th>'
             + "".join(f"<th>{esc(d)}</th>" for d in dtypes)
@@ -184,13 +193,15 @@ def write_png_curves(doc: dict[str, Any], directory: Path) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    written = []
+    written: list[Path] = []
     for claim in doc["claims"]:
         for test in claim["tests"]:
             for i, curve in enumerate(test.get("curves", [])):
                 fig, ax = plt.subplots(figsize=(5, 3))
                 for label, vals in curve["series"].items():
-                    ax.semilogy([v if math.isfinite(v) else float("nan") for v in vals], label=label)
+                    ax.semilogy(
+                        [v if math.isfinite(v) else float("nan") for v in vals], label=label
+                    )
                 ax.set_title(f"{curve['name']} [{test['dtype']}]", fontsize=9)
                 ax.set_xlabel("iteration")
                 ax.legend(fontsize=8)

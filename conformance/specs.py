@@ -114,7 +114,9 @@ def load(directory: Path | None = None) -> dict[str, Claim]:
         for raw in raw_claims:
             claim = _claim(raw, where, directory / "data")
             if claim.id in claims:
-                raise ConfigError(f"{where}: claim {claim.id} is also defined in {claims[claim.id].source}")
+                raise ConfigError(
+                    f"{where}: claim {claim.id} is also defined in {claims[claim.id].source}"
+                )
             claims[claim.id] = claim
     return claims
 

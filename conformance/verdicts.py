@@ -90,7 +90,9 @@ def expect_close(
     through when cancellation is possible.
     """
     if actual is None:
-        raise CheckFailure(stage, actual, expected, detail="the backend returned no value", repro=repro)
+        raise CheckFailure(
+            stage, actual, expected, detail="the backend returned no value", repro=repro
+        )
     act = np.asarray(actual, dtype=np.float64)
     exp = np.asarray(expected, dtype=np.float64)
     if act.shape != exp.shape:

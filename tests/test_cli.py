@@ -29,8 +29,14 @@ def test_a_correct_backend_passes_and_exits_0(cli, tmp_path):
 
 def test_a_wrong_sign_backend_exits_1_and_names_the_failing_claims(cli, tmp_path):
     """A neg whose backward drops the sign fails GR-1 (dy/dn = 4, not -6)."""
-    proc = cli("--backend", "tests.doubles:WrongSignNegBackend", "--claims", SEED_CLAIMS,
-               "--report-dir", str(tmp_path))
+    proc = cli(
+        "--backend",
+        "tests.doubles:WrongSignNegBackend",
+        "--claims",
+        SEED_CLAIMS,
+        "--report-dir",
+        str(tmp_path),
+    )
     assert proc.returncode == 1
     report = json.loads((tmp_path / "results.json").read_text())
     verdicts = {c["id"]: c["verdicts"] for c in report["claims"]}
@@ -42,8 +48,14 @@ def test_a_wrong_sign_backend_exits_1_and_names_the_failing_claims(cli, tmp_path
 
 def test_a_backend_keeping_non_leaf_gradients_fails_nl1(cli, tmp_path):
     """Non-leaf gradients kept without retain_grad break NL-1 and nothing else here."""
-    proc = cli("--backend", "tests.doubles:KeepsNonLeafGradsBackend", "--claims", SEED_CLAIMS,
-               "--report-dir", str(tmp_path))
+    proc = cli(
+        "--backend",
+        "tests.doubles:KeepsNonLeafGradsBackend",
+        "--claims",
+        SEED_CLAIMS,
+        "--report-dir",
+        str(tmp_path),
+    )
     assert proc.returncode == 1
     report = json.loads((tmp_path / "results.json").read_text())
     failed = {c["id"] for c in report["claims"] if "failed" in c["verdicts"].values()}
@@ -52,8 +64,14 @@ def test_a_backend_keeping_non_leaf_gradients_fails_nl1(cli, tmp_path):
 
 def test_missing_capabilities_are_unsupported_and_exit_0(cli, tmp_path):
     """Without graph-semantics capabilities those claims are unsupported, never passed."""
-    proc = cli("--backend", "tests.doubles:GradientsOnlyBackend", "--claims", SEED_CLAIMS,
-               "--report-dir", str(tmp_path))
+    proc = cli(
+        "--backend",
+        "tests.doubles:GradientsOnlyBackend",
+        "--claims",
+        SEED_CLAIMS,
+        "--report-dir",
+        str(tmp_path),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     report = json.loads((tmp_path / "results.json").read_text())
     verdicts = {c["id"]: set(c["verdicts"].values()) for c in report["claims"]}

@@ -22,8 +22,9 @@ def _xfail_file(tmp_path, body: str):
 def test_a_listed_deviation_is_xfailed_and_the_run_passes(tmp_path):
     """A known failure in the expected-failure file is 'xfailed', exit 0."""
     args = _xfail_file(tmp_path, '[[expected_failure]]\nclaim = "GR-1"\nreason = "neg sign bug"\n')
-    result = run("tests.doubles:WrongSignNegBackend", claims=["GR-1", "G-2"], quiet=True,
-                 extra_args=args)
+    result = run(
+        "tests.doubles:WrongSignNegBackend", claims=["GR-1", "G-2"], quiet=True, extra_args=args
+    )
     assert result.exit_code == 0
     assert result.verdicts[("GR-1", "float32")] == "xfailed"
     assert result.verdicts[("G-2", "float32")] == "passed"
@@ -59,12 +60,15 @@ def test_parallel_runs_give_the_serial_verdicts(tmp_path):
     backend = "tests.doubles:KeepsNonLeafGradsBackend"
     claims = [*SEED, "NL-2", "GF-1", "NS-1", "LR-1"]
     serial = run(backend, claims=claims, report_dir=tmp_path / "serial", quiet=True)
-    parallel = run(backend, claims=claims, report_dir=tmp_path / "parallel", quiet=True,
-                   extra_args=["-n", "2"])
+    parallel = run(
+        backend, claims=claims, report_dir=tmp_path / "parallel", quiet=True, extra_args=["-n", "2"]
+    )
     assert serial.exit_code == parallel.exit_code == 1
     assert serial.verdicts == parallel.verdicts
     docs = [json.loads((tmp_path / d / "results.json").read_text()) for d in ("serial", "parallel")]
-    tests = [sorted((t["nodeid"], t["verdict"]) for c in d["claims"] for t in c["tests"]) for d in docs]
+    tests = [
+        sorted((t["nodeid"], t["verdict"]) for c in d["claims"] for t in c["tests"]) for d in docs
+    ]
     assert tests[0] == tests[1]
 
 
@@ -78,8 +82,15 @@ def test_quiet_mode_keeps_the_verdict_table_and_drops_the_header(capsys):
 def test_engine_coverage_is_measured_and_written(cli, tmp_path):
     """--engine-coverage torch.autograd writes coverage of torch's autograd package."""
     pytest.importorskip("pytest_cov")
-    proc = cli("--claims", "GR-1,NL-2", "--report-dir", str(tmp_path), "--quiet",
-               "--engine-coverage", "torch.autograd")
+    proc = cli(
+        "--claims",
+        "GR-1,NL-2",
+        "--report-dir",
+        str(tmp_path),
+        "--quiet",
+        "--engine-coverage",
+        "torch.autograd",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     xml = (tmp_path / "engine-coverage.xml").read_text()
     assert "torch/autograd/__init__.py" in xml or 'filename="__init__.py"' in xml

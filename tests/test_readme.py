@@ -26,8 +26,14 @@ def test_the_readme_adapter_is_at_most_60_lines():
 def test_the_readme_adapter_passes_the_suite(cli, tmp_path):
     """The worked adapter, saved as my_adapter.py, passes; what it omits is unsupported."""
     (tmp_path / "my_adapter.py").write_text(_adapter_source(), encoding="utf-8")
-    proc = cli("--backend", "my_adapter:MyEngine", "--report-dir", str(tmp_path / "out"),
-               "--quiet", cwd=tmp_path)
+    proc = cli(
+        "--backend",
+        "my_adapter:MyEngine",
+        "--report-dir",
+        str(tmp_path / "out"),
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     report = json.loads((tmp_path / "out" / "results.json").read_text())
     verdicts = {c["id"]: set(c["verdicts"].values()) for c in report["claims"]}

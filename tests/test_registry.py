@@ -26,7 +26,9 @@ def test_the_env_var_names_the_backend(monkeypatch):
 
 def test_an_entry_point_registers_a_name(monkeypatch):
     """A third-party package's entry point makes its name loadable."""
-    point = EntryPoint("thirdparty", "tests.doubles:WrongSignNegBackend", registry.ENTRY_POINT_GROUP)
+    point = EntryPoint(
+        "thirdparty", "tests.doubles:WrongSignNegBackend", registry.ENTRY_POINT_GROUP
+    )
     monkeypatch.setattr(registry, "entry_points", lambda group: [point])
     assert registry.known_names()["thirdparty"] == "tests.doubles:WrongSignNegBackend"
     assert registry.load_backend("thirdparty").name == "wrong-sign-neg"

@@ -20,7 +20,9 @@ CLAIMS = ["GR-1", "G-2", "LF-1"]
 @pytest.fixture(scope="module")
 def failing_report(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("wrong-sign")
-    result = run("tests.doubles:WrongSignNegBackend", claims=CLAIMS, report_dir=directory, quiet=True)
+    result = run(
+        "tests.doubles:WrongSignNegBackend", claims=CLAIMS, report_dir=directory, quiet=True
+    )
     assert result.exit_code == 1
     return directory
 
@@ -107,14 +109,30 @@ def test_the_html_report_renders_in_headless_chromium(failing_report, tmp_path):
 
     page = tmp_path / "report.html"
     page.write_text(html_page(doc))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     shot = tmp_path / "shot.png"
-    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
-    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600",
-                    page.as_uri()], capture_output=True, timeout=120, check=True)
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert dom.count('<tr data-verdicts="') == len(doc["claims"])
     assert "<polyline" in dom and 'class="plot"' in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

@@ -21,8 +21,15 @@ class _Collect:
 @pytest.fixture(scope="module")
 def collected() -> dict[str, list[str]]:
     grab = _Collect()
-    args = ["--pyargs", "conformance.suite", "--collect-only", "-q", "-p", "no:cacheprovider",
-            "--autograd-backend=torch"]
+    args = [
+        "--pyargs",
+        "conformance.suite",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--autograd-backend=torch",
+    ]
     assert pytest.main(args, plugins=[grab]) == 0
     return grab.claims
 
@@ -59,8 +66,12 @@ def test_a_test_naming_an_unknown_claim_is_an_error(pytester):
 def test_the_plugin_runs_the_suite_inside_a_users_pytest(pytester):
     """pytest --pyargs conformance.suite --autograd-backend=torch works as a plugin run."""
     result = pytester.runpytest_subprocess(
-        "--pyargs", "conformance.suite", "--autograd-backend=torch",
-        "--autograd-claims=GR-1", "-p", "no:cacheprovider",
+        "--pyargs",
+        "conformance.suite",
+        "--autograd-backend=torch",
+        "--autograd-claims=GR-1",
+        "-p",
+        "no:cacheprovider",
     )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*autograd conformance verdicts*", "GR-1 *passed*passed*"])

@@ -51,13 +51,18 @@ def test_the_worked_example_computes_its_forward_values(backend: Any, dtype: str
     values["y"] = backend.mul(values["a"], values["b"])
     repro = snippet(
         backend,
-        f"m = bk.tensor(np.array([{m[0]!r}]), {dtype!r}); n = bk.tensor(np.array([{n[0]!r}]), {dtype!r})",
+        f"m = bk.tensor(np.array([{m[0]!r}]), {dtype!r})",
+        f"n = bk.tensor(np.array([{n[0]!r}]), {dtype!r})",
         WORKED,
         "print(bk.to_numpy(y))",
     )
     for name in ("a", "b", "y"):
-        expect_equal(f"forward value of {name}", backend.to_numpy(values[name]).reshape(-1),
-                     np.array([spec.expected[name]]), repro)
+        expect_equal(
+            f"forward value of {name}",
+            backend.to_numpy(values[name]).reshape(-1),
+            np.array([spec.expected[name]]),
+            repro,
+        )
 
 
 @pytest.mark.claim("GR-1")
@@ -65,9 +70,7 @@ def test_the_worked_example_has_gradients_4_and_minus_6(backend: Any, dtype: str
     """One backward pass from y = (m+n)(m-n) at m=2, n=3 gives exactly 4 and -6."""
     spec = claim("GR-1")
     m, n = spec.params["m"], spec.params["n"]
-    value, (gm, gn) = backend.vjp(
-        _worked_fn(backend), [np.array([m]), np.array([n])], dtype, None
-    )
+    value, (gm, gn) = backend.vjp(_worked_fn(backend), [np.array([m]), np.array([n])], dtype, None)
     repro = snippet(
         backend,
         "f = lambda m, n: bk.mul(bk.add(m, n), bk.add(m, bk.neg(n)))",
@@ -92,7 +95,9 @@ def test_a_vector_output_needs_an_output_gradient_and_gives_the_vjp(
         f"bk.vjp(f, [np.array({x.tolist()!r})], {dtype!r})  # must raise",
     )
     _, (grad,) = backend.vjp(square, [x], dtype, v)
-    expect_close("vector-Jacobian product", grad, np.array(spec.expected["vjp"]), dtype, repro=repro)
+    expect_close(
+        "vector-Jacobian product", grad, np.array(spec.expected["vjp"]), dtype, repro=repro
+    )
     # control: the same call on a one-element output is accepted
     backend.vjp(lambda t: backend.sum(square(t)), [x], dtype, None)
     try:
@@ -133,14 +138,21 @@ def test_user_created_tensors_are_leaves_and_computed_ones_are_not(
         "print(bk.is_leaf(x), bk.is_leaf(c), bk.is_leaf(bk.mul(c, c)), bk.is_leaf(bk.mul(x, c)))",
     )
     expect_equal("is_leaf(tracked user tensor)", backend.is_leaf(tracked), True, repro)
-    expect_equal("is_leaf(untracked user tensor)", backend.is_leaf(plain), expected["untracked_leaf"], repro)
+    expect_equal(
+        "is_leaf(untracked user tensor)", backend.is_leaf(plain), expected["untracked_leaf"], repro
+    )
     expect_equal(
         "is_leaf(result of untracked tensors)",
         backend.is_leaf(backend.mul(plain, plain)),
         expected["untracked_result_leaf"],
         repro,
     )
-    expect_equal("is_leaf(result of a tracked tensor)", backend.is_leaf(backend.mul(tracked, plain)), False, repro)
+    expect_equal(
+        "is_leaf(result of a tracked tensor)",
+        backend.is_leaf(backend.mul(tracked, plain)),
+        False,
+        repro,
+    )
 
 
 @pytest.mark.claim("NL-1")
@@ -150,7 +162,9 @@ def test_non_leaves_keep_no_gradient_after_backward(backend: Any, dtype: str) ->
     spec = claim("NL-1")
     t = _worked_example(backend, dtype, spec.params["m"], spec.params["n"])
     backend.backward(t["y"])
-    repro = _tracked_snippet(backend, dtype, "bk.backward(y)", "print(bk.grad(a), bk.grad(b), bk.grad(y))")
+    repro = _tracked_snippet(
+        backend, dtype, "bk.backward(y)", "print(bk.grad(a), bk.grad(b), bk.grad(y))"
+    )
     for name in ("a", "b", "y"):
         expect_equal(f"grad of non-leaf {name}", backend.grad(t[name]), None, repro)
     for name in ("m", "n"):
@@ -168,13 +182,19 @@ def test_retain_grad_keeps_a_non_leaf_gradient(backend: Any, dtype: str) -> None
     backend.retain_grad(t["b"])
     backend.backward(t["y"])
     repro = _tracked_snippet(
-        backend, dtype, "bk.retain_grad(a); bk.retain_grad(b); bk.backward(y)",
+        backend,
+        dtype,
+        "bk.retain_grad(a); bk.retain_grad(b); bk.backward(y)",
         "print(bk.grad(a), bk.grad(b))",
     )
     for name in ("a", "b"):
         got = backend.grad(t[name])
-        expect_equal(f"retained grad of {name}", None if got is None else np.reshape(got, -1),
-                     np.array([spec.expected[f"{name}_grad"]]), repro)
+        expect_equal(
+            f"retained grad of {name}",
+            None if got is None else np.reshape(got, -1),
+            np.array([spec.expected[f"{name}_grad"]]),
+            repro,
+        )
 
 
 @pytest.mark.claim("GF-1")
@@ -205,7 +225,9 @@ def test_walking_back_from_y_reaches_exactly_m_and_n_without_a_cycle(
 
     def walk(node: Any, depth: int) -> None:
         if id(node) in on_path or depth > 10_000:
-            raise CheckFailure("graph walk", "a cycle through the recorded graph", "an acyclic graph", repro=repro)
+            raise CheckFailure(
+                "graph walk", "a cycle through the recorded graph", "an acyclic graph", repro=repro
+            )
         if id(node) in done:
             return
         on_path.add(id(node))
@@ -219,8 +241,12 @@ def test_walking_back_from_y_reaches_exactly_m_and_n_without_a_cycle(
 
     walk(t["y"], 0)
     names = sorted(name for name, tensor in t.items() if any(tensor is leaf for leaf in leaves))
-    expect_equal("leaves reached from y", names == spec.expected["leaves"] and len(leaves) == len(names),
-                 True, repro)
+    expect_equal(
+        "leaves reached from y",
+        names == spec.expected["leaves"] and len(leaves) == len(names),
+        True,
+        repro,
+    )
 
 
 @pytest.mark.claim("DG-1")
@@ -238,7 +264,9 @@ def test_gradients_follow_the_branch_and_loop_that_ran(backend: Any, dtype: str)
 
     for x, want in zip(p["branch_points"], e["branch_grads"], strict=True):
         _, (grad,) = backend.vjp(branchy, [np.array([x])], dtype, None)
-        expect_close(f"gradient on the branch taken at x={x}", np.reshape(grad, -1), np.array([want]), dtype)
+        expect_close(
+            f"gradient on the branch taken at x={x}", np.reshape(grad, -1), np.array([want]), dtype
+        )
 
     def loop(x: Any) -> Any:
         v = x
@@ -248,7 +276,9 @@ def test_gradients_follow_the_branch_and_loop_that_ran(backend: Any, dtype: str)
 
     value, (grad,) = backend.vjp(loop, [np.array([p["loop_start"]])], dtype, None)
     expect_close("value after the loop", np.reshape(value, -1), np.array([e["loop_value"]]), dtype)
-    expect_close("gradient through the loop", np.reshape(grad, -1), np.array([e["loop_grad"]]), dtype)
+    expect_close(
+        "gradient through the loop", np.reshape(grad, -1), np.array([e["loop_grad"]]), dtype
+    )
 
 
 @pytest.mark.claim("LR-2")
@@ -263,18 +293,29 @@ def test_two_backward_passes_double_the_gradient_and_zeroing_clears_it(
     for _ in range(passes):
         backend.backward(t["y"], None, retain_graph=True)
     repro = _tracked_snippet(
-        backend, dtype, f"for _ in range({passes}): bk.backward(y, None, retain_graph=True)",
-        "print(bk.grad(m), bk.grad(n)); bk.zero_grad(m); bk.zero_grad(n); print(bk.grad(m), bk.grad(n))",
+        backend,
+        dtype,
+        f"for _ in range({passes}): bk.backward(y, None, retain_graph=True)",
+        "print(bk.grad(m), bk.grad(n))",
+        "bk.zero_grad(m); bk.zero_grad(n); print(bk.grad(m), bk.grad(n))",
     )
     for name in ("m", "n"):
         got = backend.grad(t[name])
-        expect_equal(f"grad of {name} after {passes} passes", None if got is None else np.reshape(got, -1),
-                     np.array([spec.expected[f"{name}_grad"]]), repro)
+        expect_equal(
+            f"grad of {name} after {passes} passes",
+            None if got is None else np.reshape(got, -1),
+            np.array([spec.expected[f"{name}_grad"]]),
+            repro,
+        )
         backend.zero_grad(t[name])
         got = backend.grad(t[name])
         # zeroing may clear the gradient or fill it with zeros; both read as 0
-        expect_equal(f"grad of {name} after zeroing", np.zeros(1) if got is None else np.reshape(got, -1),
-                     np.zeros(1), repro)
+        expect_equal(
+            f"grad of {name} after zeroing",
+            np.zeros(1) if got is None else np.reshape(got, -1),
+            np.zeros(1),
+            repro,
+        )
 
 
 @pytest.mark.claim("LR-3")
@@ -296,12 +337,27 @@ def test_an_untracked_update_keeps_the_parameter_a_leaf_with_the_new_value(
         "print(bk.to_numpy(w), bk.is_leaf(w), bk.to_numpy(y), bk.grad(w))",
     )
     expect_equal("is_leaf(w) after the update", backend.is_leaf(w), True, repro)
-    expect_close("value of w after the update", np.reshape(backend.to_numpy(w), -1),
-                 np.array([e["w_after"]]), dtype, repro=repro)
+    expect_close(
+        "value of w after the update",
+        np.reshape(backend.to_numpy(w), -1),
+        np.array([e["w_after"]]),
+        dtype,
+        repro=repro,
+    )
     y = backend.sum(backend.mul(w, x))
-    expect_close("next forward value", np.reshape(backend.to_numpy(y), -1),
-                 np.array([e["y_after"]]), dtype, repro=repro)
+    expect_close(
+        "next forward value",
+        np.reshape(backend.to_numpy(y), -1),
+        np.array([e["y_after"]]),
+        dtype,
+        repro=repro,
+    )
     backend.backward(y)
     got = backend.grad(w)
-    expect_close("gradient after the update", None if got is None else np.reshape(got, -1),
-                 np.array([e["grad_after"]]), dtype, repro=repro)
+    expect_close(
+        "gradient after the update",
+        None if got is None else np.reshape(got, -1),
+        np.array([e["grad_after"]]),
+        dtype,
+        repro=repro,
+    )
