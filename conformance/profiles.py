@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from conformance.errors import ConfigError
 
@@ -13,8 +13,15 @@ DEFAULT = "ci"
 
 # No example database: the suite writes nothing outside the report folder. No deadline:
 # a slow CI machine or a slow engine is not a conformance failure (the per-check time
-# limit catches hangs instead).
-_COMMON = {"database": None, "deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+# limit catches hangs instead). One bug per check, fully shrunk, with its own stage and
+# reproduction, rather than a group of several; no explain phase, which is slow.
+_COMMON = {
+    "database": None,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+    "report_multiple_bugs": False,
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+}
 PROFILES = {
     "dev": {"max_examples": 10, "derandomize": False},
     "ci": {"max_examples": 50, "derandomize": True},
@@ -22,6 +29,11 @@ PROFILES = {
 }
 for _name, _values in PROFILES.items():
     settings.register_profile(f"autograd-{_name}", **_COMMON, **_values)  # type: ignore[arg-type]
+    settings.register_profile(
+        f"autograd-{_name}-derandomized",
+        **_COMMON,  # type: ignore[arg-type]
+        **{**_values, "derandomize": True},
+    )
 
 
 def choose(option: str | None) -> str:
@@ -32,6 +44,7 @@ def choose(option: str | None) -> str:
     return name
 
 
-def load(name: str) -> None:
-    """Make ``name`` the active Hypothesis profile for this process."""
-    settings.load_profile(f"autograd-{name}")
+def load(name: str, *, derandomize: bool = False) -> None:
+    """Make ``name`` the active Hypothesis profile for this process; with ``derandomize``,
+    its variant that draws the same examples every run."""
+    settings.load_profile(f"autograd-{name}{'-derandomized' if derandomize else ''}")

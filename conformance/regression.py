@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -228,7 +228,13 @@ def _param_grad(value: Any, name: str, k: int) -> np.ndarray:
     return arr
 
 
-def _loss_fn(backend: Any, x: Any, y: Any, half: Any) -> Any:
+def loss_function(backend: Any, data: RegressionData, dtype: str) -> Any:
+    """``(w, b) -> mean(0.5 * (y - (w*x + b))**2)`` with the backend's ops; ``x`` and ``y``
+    are untracked tensors of shape (n, 1), so ``w * x`` broadcasts a (1,) parameter."""
+    x = backend.tensor(data.x.reshape(data.n, 1), dtype)
+    y = backend.tensor(data.y.reshape(data.n, 1), dtype)
+    half = backend.tensor(np.asarray(0.5), dtype)
+
     def loss(w: Any, b: Any) -> Any:
         y_pred = backend.add(backend.mul(w, x), b)
         return backend.mean(backend.mul(half, backend.pow(backend.sub(y, y_pred), 2)))
@@ -256,14 +262,10 @@ def run_backend(
     engine raises) ends the run and is recorded in ``diverged_at``; it is not an error.
     """
     if mode == "auto":
-        mode = "imperative" if IMPERATIVE <= set(backend.capabilities) else "vjp"
+        mode = "imperative" if set(backend.capabilities) >= IMPERATIVE else "vjp"
     if mode not in ("imperative", "vjp"):
         raise ValueError(f"mode must be 'auto', 'imperative' or 'vjp', not {mode!r}")
-    n = data.n
-    x = backend.tensor(data.x.reshape(n, 1), dtype)
-    y = backend.tensor(data.y.reshape(n, 1), dtype)
-    half = backend.tensor(np.asarray(0.5), dtype)
-    loss_fn = _loss_fn(backend, x, y, half)
+    loss_fn = loss_function(backend, data, dtype)
     step = np.asarray(lr, dtype=dtype)  # the update is done in the dtype's arithmetic
     w_np = np.array([data.w0], dtype=dtype)
     b_np = np.array([data.b0], dtype=dtype)
@@ -310,9 +312,9 @@ def run_backend(
         except (OverflowError, FloatingPointError) as exc:
             # engines on Python floats raise instead of returning inf: still divergence
             diverged, note = k, f"{type(exc).__name__} at iteration {k}: {exc}"
-            if len(losses) <= k:
-                losses.append(math.inf)
-            ws, bs = ws[: k + 1], bs[: k + 1]
+            for values in (ws, bs, losses):  # whatever iteration k had not yet recorded
+                if len(values) <= k:
+                    values.append(math.nan if values is not losses else math.inf)
             break
         if threshold is not None and losses[-1] < threshold:
             stop = k
@@ -323,8 +325,8 @@ def run_backend(
     else:
         w_end, b_end = float(w_np[0]), float(b_np[0])
     return Trajectory(
-        w=np.array(ws[: len(losses)]),
-        b=np.array(bs[: len(losses)]),
+        w=np.array(ws),
+        b=np.array(bs),
         loss=np.array(losses),
         w_end=w_end,
         b_end=b_end,
@@ -336,13 +338,11 @@ def run_backend(
 
 def repro_call(data_expr: str, lr: float, dtype: str, iterations: int, threshold: Any) -> list[str]:
     """Lines (after a :func:`conformance.verdicts.snippet` head) that rerun one run."""
+    setup = ["from conformance.specs import claim"] if "claim(" in data_expr else []
     return [
         "from conformance import regression as rg",
+        *setup,
         f"data = ({data_expr}).rounded({dtype!r})",
         f"run = rg.run_backend(bk, data, {lr!r}, {dtype!r}, {iterations}, threshold={threshold!r})",
         "print(run.stop_iteration, run.diverged_at, run.loss)",
     ]
-
-
-def with_note(traj: Trajectory, note: str) -> Trajectory:
-    return replace(traj, note=note)
