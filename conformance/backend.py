@@ -200,7 +200,8 @@ class Backend:
         gradient is taken of it; a non-scalar value must then raise, never be summed
         silently.
 
-        The default implementation is built from :meth:`tensor`, :meth:`backward` and
+        The suite only calls it with a value that depends on at least one primal. The
+        default implementation is built from :meth:`tensor`, :meth:`backward` and
         :meth:`grad`; functional engines override it.
         """
         inputs = [self.tensor(np.asarray(p), dtype, requires_grad=True) for p in primals]
@@ -245,7 +246,8 @@ class Backend:
         raise NotImplementedError
 
     def zero_grad(self, t: Tensor) -> None:
-        """Capability ``zero_grad``: must set t's stored gradient to zeros (or clear it)."""
+        """Capability ``zero_grad``: must set t's stored gradient to zeros (or clear it);
+        must do nothing when t holds no gradient."""
         raise NotImplementedError
 
     def update_(self, t: Tensor, delta: np.ndarray) -> None:
@@ -255,7 +257,7 @@ class Backend:
 
     def detach(self, t: Tensor) -> Tensor:
         """Capability ``detach``: must return a tensor with t's values that no gradient
-        flows through."""
+        flows through. It may share storage with t (as torch's does)."""
         raise NotImplementedError
 
     def graph_parents(self, node: Hashable) -> list[Hashable]:

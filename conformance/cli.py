@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Hypothesis profile (default ${profiles.ENV_VAR}, else ci)",
     )
     parser.add_argument("--claims", default=None, help="comma-separated claim ids (default all)")
+    parser.add_argument(
+        "--xfails", default=None, help="an expected-failure file, besides the backend's own"
+    )
     parser.add_argument("--report-dir", default=None, help="write the run's reports under DIR")
     parser.add_argument(
         "--timeout", type=float, default=None, help="seconds one check may take (default 300)"
@@ -84,6 +88,8 @@ def _coverage_args(args: argparse.Namespace) -> list[str]:
     return [
         *(f"--cov={_package_dir(package)}" for package in args.engine_coverage),
         "--cov-branch",
+        # the engine's coverage has nothing to do with any coverage config in the cwd
+        f"--cov-config={os.devnull}",
         f"--cov-report=html:{out / 'engine-coverage'}",
         f"--cov-report=xml:{out / 'engine-coverage.xml'}",
         "--cov-report=term",
@@ -123,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=args.device,
         report_dir=args.report_dir,
         timeout=args.timeout,
+        xfails=args.xfails,
         quiet=args.quiet,
         extra_args=extra,
     )

@@ -54,6 +54,7 @@ def pytest_args(
     device: str | None = None,
     report_dir: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
+    xfails: str | os.PathLike[str] | None = None,
     quiet: bool = False,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
@@ -72,6 +73,7 @@ def pytest_args(
         ("--autograd-report-dir", os.fspath(report_dir) if report_dir else None),
         ("--junitxml", os.path.join(report_dir, "junit.xml") if report_dir else None),
         ("--autograd-timeout", None if timeout is None else str(timeout)),
+        ("--autograd-xfails", os.fspath(xfails) if xfails else None),
     ):
         if value is not None:
             args.append(f"{flag}={value}")

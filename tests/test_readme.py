@@ -29,6 +29,8 @@ def test_the_readme_adapter_passes_the_suite(cli, tmp_path):
     proc = cli(
         "--backend",
         "my_adapter:MyEngine",
+        "--xfails",
+        str(ROOT / "conformance" / "backends" / "torch_xfails.toml"),
         "--report-dir",
         str(tmp_path / "out"),
         "--quiet",

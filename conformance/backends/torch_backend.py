@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from pathlib import Path
 from collections.abc import Hashable
 from typing import Any
 
@@ -24,11 +25,20 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _GRAD_FN = re.compile(r"^([A-Za-z]+?)Backward\d*$")
 
 
+# deviations seen in these torch releases; a release without them is judged in full
+_XFAIL_RELEASES = ("2.13.",)
+
+
 class TorchBackend(proto.Backend):
     """PyTorch, with every capability of the protocol."""
 
     name = "torch"
     capabilities = frozenset(proto.CAPABILITIES)
+    expected_failures = (
+        str(Path(__file__).with_name("torch_xfails.toml"))
+        if torch.__version__.startswith(_XFAIL_RELEASES)
+        else None
+    )
 
     def __init__(self, device: str = "cpu") -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():

@@ -318,6 +318,34 @@ def test_two_backward_passes_double_the_gradient_and_zeroing_clears_it(
         )
 
 
+@pytest.mark.claim("LR-2")
+def test_separate_leaves_accumulate_into_separate_gradients(backend: Any, dtype: str) -> None:
+    """Two 0-d leaves summed into one output each accumulate their own gradient per pass."""
+    spec = claim("LR-2")
+    require(backend, *spec.requires)
+    passes = spec.params["passes"]
+    a = backend.tensor(np.array(1.0), dtype, requires_grad=True)
+    b = backend.tensor(np.array(-1.0), dtype, requires_grad=True)
+    for _ in range(passes):  # a fresh graph each pass, as a training loop builds
+        backend.backward(backend.add(backend.sum(a), backend.sum(b)))
+    repro = snippet(
+        backend,
+        f"a = bk.tensor(np.array(1.0), {dtype!r}, requires_grad=True)",
+        f"b = bk.tensor(np.array(-1.0), {dtype!r}, requires_grad=True)",
+        f"for _ in range({passes}): bk.backward(bk.add(bk.sum(a), bk.sum(b)))",
+        "print(bk.grad(a), bk.grad(b))",
+    )
+    # d(sum(a) + sum(b))/da = 1 in each pass, and likewise for b
+    for name, leaf in (("a", a), ("b", b)):
+        got = backend.grad(leaf)
+        expect_equal(
+            f"grad of {name} after {passes} passes",
+            None if got is None else np.reshape(got, ()),
+            np.array(float(passes)),
+            repro,
+        )
+
+
 @pytest.mark.claim("LR-3")
 def test_an_untracked_update_keeps_the_parameter_a_leaf_with_the_new_value(
     backend: Any, dtype: str
