@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from pathlib import Path
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
