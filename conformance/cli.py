@@ -102,7 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad option (already reported in one line)
+        return int(exc.code or 0)
     if args.list_backends:
         for name, target in sorted(known_names().items()):
             print(f"{name:<12} {target}")

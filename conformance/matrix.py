@@ -70,7 +70,7 @@ def matrix_table(reports: dict[str, dict[str, Any]], claims: dict[str, specs.Cla
         if k != "device"
     )
     notes_md = "\n".join(f"{i}. {note}" for i, note in enumerate(notes, start=1))
-    return "\n".join(rows) + f"\n\nVersions: {versions}; profile ci.\n\n{notes_md}"
+    return ("\n".join(rows) + f"\n\nVersions: {versions}; profile ci.\n\n{notes_md}").strip()
 
 
 def replace_between(text: str, markers: tuple[str, str], content: str) -> str:

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from .conftest import run_cli
+
 SEED_CLAIMS = "GR-1,G-2,NS-1,LF-1,LF-2,NL-1,NL-2,GF-1,G-1,DG-1,LR-2,LR-3"
 
 
@@ -117,6 +119,16 @@ def test_a_cuda_request_without_cuda_says_so(cli):
     proc = cli("--backend", "torch", "--device", "cuda")
     assert proc.returncode == 2
     assert "sees no CUDA device" in _one_line_error(proc)
+
+
+def test_the_console_command_reports_bad_input_in_one_line():
+    """Run as a real process, an unknown backend gives one stderr line and exit 2."""
+    proc = run_cli("--backend", "nosuch")
+    assert proc.returncode == 2
+    assert _one_line_error(proc) == (
+        "autograd-conformance: error: unknown backend 'nosuch'; known: "
+        + proc.stderr.split("known: ", 1)[1].strip()
+    )
 
 
 def test_list_backends_names_torch(cli):

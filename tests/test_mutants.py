@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import profiles
+from conformance import profiles, xfails
+from conformance.registry import load_backend
 from conformance.runner import run
 
 PROPERTY_CLAIMS = ["GR-2", "CR-1", "NS-1", "DG-1", "LF-1", "LF-2", "NL-1", "NL-2", "LR-2", "ST-1"]
@@ -61,9 +62,12 @@ def test_each_mutant_fails_the_claims_that_should_catch_it(
 
 
 def test_torch_passes_every_property_claim(ci_without_shrinking: str) -> None:
-    """The reference engine is never blamed: every property claim passes on torch."""
+    """The reference engine is never blamed: every property claim passes on torch, but
+    for the deviations torch's own expected-failure file lists."""
     result = run("torch", claims=PROPERTY_CLAIMS, profile=ci_without_shrinking)
     assert result.exit_code == 0, result.failures
+    known = {entry.claim for entry in xfails.for_backend(load_backend("torch"))}
     for claim in PROPERTY_CLAIMS:
         for dtype in ("float32", "float64"):
-            assert result.verdicts.get((claim, dtype)) == "passed", (claim, dtype)
+            want = "xfailed" if claim in known else "passed"
+            assert result.verdicts.get((claim, dtype)) == want, (claim, dtype)

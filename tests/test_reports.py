@@ -136,3 +136,14 @@ def test_the_html_report_renders_in_headless_chromium(failing_report, tmp_path):
     assert dom.count('<tr data-verdicts="') == len(doc["claims"])
     assert "<polyline" in dom and 'class="plot"' in dom
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_convergence_runs_write_their_loss_curves(tmp_path):
+    """LR-4's trajectory (backend and theory) is written as data, and as PNG with matplotlib."""
+    result = run("torch", claims=["LR-4"], report_dir=tmp_path, quiet=True)
+    assert result.exit_code == 0
+    curves = json.loads((tmp_path / "curves" / "curves.json").read_text())
+    assert {c["claim"] for c in curves} == {"LR-4"} and all(len(c["series"]) >= 2 for c in curves)
+    assert "<polyline" in (tmp_path / "report.html").read_text()
+    pytest.importorskip("matplotlib")
+    assert list((tmp_path / "curves").glob("LR-4-*.png"))
