@@ -28,12 +28,9 @@ PROFILES = {
     "thorough": {"max_examples": 1000, "derandomize": False},
 }
 for _name, _values in PROFILES.items():
-    settings.register_profile(f"autograd-{_name}", **_COMMON, **_values)  # type: ignore[arg-type]
-    settings.register_profile(
-        f"autograd-{_name}-derandomized",
-        **_COMMON,  # type: ignore[arg-type]
-        **{**_values, "derandomize": True},
-    )
+    _base = settings(**_COMMON, **_values)  # type: ignore[arg-type]
+    settings.register_profile(f"autograd-{_name}", _base)
+    settings.register_profile(f"autograd-{_name}-derandomized", _base, derandomize=True)
 
 
 def choose(option: str | None) -> str:

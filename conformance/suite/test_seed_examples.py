@@ -288,14 +288,17 @@ def test_two_backward_passes_double_the_gradient_and_zeroing_clears_it(
     """Without zeroing, two passes give 8 and -12; after zero_grad the gradients are 0."""
     spec = claim("LR-2")
     require(backend, *spec.requires)
-    t = _worked_example(backend, dtype, spec.params["m"], spec.params["n"])
+    m = backend.tensor(np.array([spec.params["m"]]), dtype, requires_grad=True)
+    n = backend.tensor(np.array([spec.params["n"]]), dtype, requires_grad=True)
+    t = {"m": m, "n": n}
     passes = spec.params["passes"]
-    for _ in range(passes):
-        backend.backward(t["y"], None, retain_graph=True)
-    repro = _tracked_snippet(
+    for _ in range(passes):  # a fresh graph from the same leaves each pass, as in training
+        backend.backward(_worked_fn(backend)(m, n))
+    repro = snippet(
         backend,
-        dtype,
-        f"for _ in range({passes}): bk.backward(y, None, retain_graph=True)",
+        f"m = bk.tensor(np.array([{spec.params['m']!r}]), {dtype!r}, requires_grad=True)",
+        f"n = bk.tensor(np.array([{spec.params['n']!r}]), {dtype!r}, requires_grad=True)",
+        f"for _ in range({passes}): bk.backward({WORKED.removeprefix('y = ')})",
         "print(bk.grad(m), bk.grad(n))",
         "bk.zero_grad(m); bk.zero_grad(n); print(bk.grad(m), bk.grad(n))",
     )

@@ -1,0 +1,135 @@
+"""HIPS autograd (``autograd.numpy``): a functional engine, judged through ``vjp``.
+
+Tensors are plain numpy arrays; inside a differentiated function they are autograd's
+boxes, whose values :meth:`AutogradBackend.to_numpy` unwraps, so branching on computed
+values works. Leaf flags, retain_grad, grad_fn, accumulation and in-place updates
+cannot be expressed, so those capabilities are not declared.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from conformance import backend as proto
+from conformance.errors import ConfigError
+
+try:
+    import autograd
+    import autograd.numpy as anp
+    from autograd.scipy.special import expit, logsumexp
+    from autograd.tracer import getval
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ConfigError(
+        "backend 'autograd' needs HIPS autograd: pip install 'autograd-conformance[autograd]'"
+    ) from exc
+
+_DTYPES: dict[str, np.dtype[Any]] = {
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+}
+
+
+class AutogradBackend(proto.Backend):
+    """autograd.numpy ops; gradients by ``autograd.value_and_grad`` and ``make_vjp``."""
+
+    name = "autograd"
+    capabilities = frozenset({proto.NN_OPS})
+    expected_failures = str(Path(__file__).with_name("autograd_xfails.toml"))
+
+    def versions(self) -> dict[str, str]:
+        return {"autograd": version("autograd"), "numpy": np.__version__}
+
+    def tensor(self, array: np.ndarray, dtype: str, requires_grad: bool = False) -> Any:
+        if requires_grad:
+            raise proto.Unsupported(
+                "HIPS autograd has no tracked tensors: gradients are taken of functions"
+            )
+        return np.array(array, dtype=_DTYPES[dtype])
+
+    def to_numpy(self, t: Any) -> np.ndarray:
+        return np.array(getval(t))  # getval unwraps nested boxes down to the value
+
+    def add(self, a: Any, b: Any) -> Any:
+        return anp.add(a, b)
+
+    def sub(self, a: Any, b: Any) -> Any:
+        return anp.subtract(a, b)
+
+    def mul(self, a: Any, b: Any) -> Any:
+        return anp.multiply(a, b)
+
+    def div(self, a: Any, b: Any) -> Any:
+        return anp.divide(a, b)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return anp.matmul(a, b)
+
+    def pow(self, a: Any, exponent: float) -> Any:
+        return anp.power(a, exponent)
+
+    def neg(self, a: Any) -> Any:
+        return anp.negative(a)
+
+    def exp(self, a: Any) -> Any:
+        return anp.exp(a)
+
+    def log(self, a: Any) -> Any:
+        return anp.log(a)
+
+    def sin(self, a: Any) -> Any:
+        return anp.sin(a)
+
+    def cos(self, a: Any) -> Any:
+        return anp.cos(a)
+
+    def tanh(self, a: Any) -> Any:
+        return anp.tanh(a)
+
+    def sqrt(self, a: Any) -> Any:
+        return anp.sqrt(a)
+
+    def sum(self, a: Any, axis: int | None = None) -> Any:
+        return anp.sum(a, axis=axis)
+
+    def mean(self, a: Any, axis: int | None = None) -> Any:
+        return anp.mean(a, axis=axis)
+
+    # autograd has no nn module; these use its differentiable scipy.special and numpy
+    def sigmoid(self, a: Any) -> Any:
+        return expit(a)
+
+    def relu(self, a: Any) -> Any:
+        return anp.maximum(a, 0.0)
+
+    def softmax(self, a: Any, axis: int) -> Any:
+        return anp.exp(a - logsumexp(a, axis=axis, keepdims=True))
+
+    def vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+
+        def packed(args: tuple[Any, ...]) -> Any:
+            return fn(*args)  # autograd differentiates with respect to one (tuple) argument
+
+        with warnings.catch_warnings():
+            # a value that ignores an input is legal here (its gradient is zeros)
+            warnings.filterwarnings("ignore", "Output seems independent of input")
+            if cotangent is None:
+                # raises TypeError itself when the value has more than one element
+                value, grads = autograd.value_and_grad(packed)(inputs)
+            else:
+                pullback, value = autograd.make_vjp(packed)(inputs)
+                grads = pullback(np.asarray(cotangent, dtype=_DTYPES[dtype]))
+        # autograd gives zeros (never None) for an input the value ignores
+        return self.to_numpy(value), [np.asarray(g) for g in grads]

@@ -1,0 +1,176 @@
+"""MyGrad: an imperative engine on numpy, judged through backward and its graph records.
+
+Each protocol notion maps to MyGrad's own state, never to an emulation, so the suite
+judges what MyGrad does:
+
+* a leaf is a tensor with no ``creator`` (or a ``constant`` one, which no gradient
+  reaches: the protocol's "not requiring grad"). Note that MyGrad clears every
+  creator after backward, so this only means something before a backward pass;
+* MyGrad has no retain_grad and no retain_graph (backward always clears the graph),
+  so those capabilities are not declared;
+* backward on a non-scalar and gradient accumulation are passed straight to MyGrad,
+  whose deviations are listed in ``mygrad_xfails.toml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from conformance import backend as proto
+from conformance.errors import ConfigError
+
+try:
+    import mygrad as mg
+    from mygrad.nnet.activations import relu, sigmoid, softmax
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ConfigError(
+        "backend 'mygrad' needs MyGrad: pip install 'autograd-conformance[mygrad]'"
+    ) from exc
+
+_DTYPES: dict[str, np.dtype[Any]] = {
+    "float32": np.dtype(np.float32),
+    "float64": np.dtype(np.float64),
+}
+# MyGrad's operation classes (``tensor.creator``) -> protocol op names
+_OPS = {
+    "Add": "add",
+    "Subtract": "sub",
+    "Multiply": "mul",
+    "Divide": "div",
+    "MatMul": "matmul",
+    "Power": "pow",
+    "Negative": "neg",
+    "Exp": "exp",
+    "Log": "log",
+    "Sin": "sin",
+    "Cos": "cos",
+    "Tanh": "tanh",
+    "Sqrt": "sqrt",
+    "Sum": "sum",
+    "Mean": "mean",
+    "Sigmoid": "sigmoid",
+    "ReLu": "relu",
+    "Softmax": "softmax",
+}
+
+
+class MyGradBackend(proto.Backend):
+    """MyGrad tensors; ``requires_grad=False`` maps to MyGrad's ``constant=True``."""
+
+    name = "mygrad"
+    capabilities = frozenset(
+        {
+            proto.BACKWARD,
+            proto.IS_LEAF,
+            proto.GRAD_FN,
+            proto.ZERO_GRAD,
+            proto.INPLACE_UPDATE,
+            proto.DETACH,
+            proto.GRAPH_INTROSPECTION,
+            proto.NN_OPS,
+        }
+    )
+    expected_failures = str(Path(__file__).with_name("mygrad_xfails.toml"))
+
+    def versions(self) -> dict[str, str]:
+        return {"mygrad": version("mygrad"), "numpy": np.__version__}
+
+    def tensor(self, array: np.ndarray, dtype: str, requires_grad: bool = False) -> Any:
+        return mg.tensor(np.asarray(array), dtype=_DTYPES[dtype], constant=not requires_grad)
+
+    def to_numpy(self, t: Any) -> np.ndarray:
+        return np.array(t.data if isinstance(t, mg.Tensor) else t)  # a copy: MyGrad locks .data
+
+    def add(self, a: Any, b: Any) -> Any:
+        return mg.add(a, b)
+
+    def sub(self, a: Any, b: Any) -> Any:
+        return mg.subtract(a, b)
+
+    def mul(self, a: Any, b: Any) -> Any:
+        return mg.multiply(a, b)
+
+    def div(self, a: Any, b: Any) -> Any:
+        return mg.divide(a, b)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return mg.matmul(a, b)
+
+    def pow(self, a: Any, exponent: float) -> Any:
+        return mg.power(a, exponent)
+
+    def neg(self, a: Any) -> Any:
+        return mg.negative(a)
+
+    def exp(self, a: Any) -> Any:
+        return mg.exp(a)
+
+    def log(self, a: Any) -> Any:
+        return mg.log(a)
+
+    def sin(self, a: Any) -> Any:
+        return mg.sin(a)
+
+    def cos(self, a: Any) -> Any:
+        return mg.cos(a)
+
+    def tanh(self, a: Any) -> Any:
+        return mg.tanh(a)
+
+    def sqrt(self, a: Any) -> Any:
+        return mg.sqrt(a)
+
+    def sum(self, a: Any, axis: int | None = None) -> Any:
+        return mg.sum(a, axis=axis)
+
+    def mean(self, a: Any, axis: int | None = None) -> Any:
+        return mg.mean(a, axis=axis)
+
+    def sigmoid(self, a: Any) -> Any:
+        return sigmoid(a)
+
+    def relu(self, a: Any) -> Any:
+        return relu(a)
+
+    def softmax(self, a: Any, axis: int) -> Any:
+        return softmax(a, axis=axis)
+
+    def backward(self, t: Any, grad: Any = None, retain_graph: bool = False) -> None:
+        if retain_graph:
+            # not declared: MyGrad's backward always clears the graph it walked
+            raise proto.Unsupported("MyGrad has no retain_graph: backward clears the graph")
+        t.backward(None if grad is None else grad.data)
+
+    def grad(self, t: Any) -> np.ndarray | None:
+        return None if t.grad is None else np.array(t.grad)
+
+    def is_leaf(self, t: Any) -> bool:
+        return t.creator is None or bool(t.constant)
+
+    def grad_fn(self, t: Any) -> str | None:
+        if t.creator is None:
+            return None
+        op = type(t.creator).__name__
+        return _OPS.get(op, op)
+
+    def zero_grad(self, t: Any) -> None:
+        t.null_grad()  # MyGrad clears the gradient (None), which the contract allows
+
+    def update_(self, t: Any, delta: np.ndarray) -> None:
+        with mg.no_autodiff:  # MyGrad's way to mutate without recording an op
+            t -= np.asarray(delta, dtype=t.dtype)
+
+    def detach(self, t: Any) -> Any:
+        return t.copy(constant=True)
+
+    def graph_parents(self, node: Hashable) -> list[Hashable]:
+        creator = getattr(node, "creator", None)
+        return [] if creator is None else list(creator.variables)
+
+    def graph_leaf(self, node: Hashable) -> Any:
+        return node if getattr(node, "creator", None) is None else None

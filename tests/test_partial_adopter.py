@@ -1,0 +1,74 @@
+"""A backend implementing only part of the protocol: the suite marks what it cannot express
+as unsupported, runs everything else, and exits 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.backend import missing_methods
+from conformance.registry import load_backend
+from conformance.runner import RunResult, run
+
+TINY = "tests.partial_adopter:TinyBackend"
+# the seed's examples plus the properties that reach matmul; fast on a numpy engine
+CLAIMS = ["GR-1", "G-2", "NS-1", "DG-1", "LF-1", "NL-1", "NL-2", "GF-1", "G-1", "LR-1", "LR-2"]
+DTYPES = ("float32", "float64")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResult, Path]:
+    report_dir = tmp_path_factory.mktemp("tiny-report")
+    return run(TINY, claims=CLAIMS, profile="ci", report_dir=report_dir, quiet=True), report_dir
+
+
+def test_the_smallest_adapter_has_every_required_method_and_no_capability() -> None:
+    """Values, ops and vjp are enough for the registry to accept a backend."""
+    backend = load_backend(TINY)
+    assert missing_methods(backend) == []
+    assert backend.capabilities == frozenset()
+
+
+def test_a_partial_backend_runs_to_the_end_and_exits_0(
+    tiny_run: tuple[RunResult, Path],
+) -> None:
+    """Unsupported claims are not failures: the run finishes, writes its report, exits 0."""
+    result, report_dir = tiny_run
+    assert result.exit_code == 0, result.failures
+    assert (report_dir / "results.json").is_file()
+    assert "failed" not in result.verdicts.values()
+    assert "error" not in result.verdicts.values()
+
+
+def test_claims_needing_imperative_capabilities_are_unsupported(
+    tiny_run: tuple[RunResult, Path],
+) -> None:
+    """Leaf flags, retain_grad, grad_fn, the graph walk and accumulation are unsupported."""
+    verdicts = tiny_run[0].verdicts
+    for claim_id in ("LF-1", "NL-1", "NL-2", "GF-1", "G-1", "LR-2"):
+        for dtype in DTYPES:
+            assert verdicts[(claim_id, dtype)] == "unsupported", (claim_id, dtype)
+
+
+def test_what_the_engine_can_express_passes(tiny_run: tuple[RunResult, Path]) -> None:
+    """Gradients of the worked example and the regression step pass through vjp alone."""
+    verdicts = tiny_run[0].verdicts
+    for claim_id in ("GR-1", "G-2", "LR-1"):
+        for dtype in DTYPES:
+            assert verdicts[(claim_id, dtype)] == "passed", (claim_id, dtype)
+
+
+def test_a_missing_op_makes_only_the_checks_that_reach_it_unsupported(
+    tiny_run: tuple[RunResult, Path],
+) -> None:
+    """NS-1's seed example passes; random graphs that reach matmul are unsupported."""
+    tests = list(tiny_run[0].results.tests.values())
+    seed = [t for t in tests if "test_a_vector_output_needs" in t.nodeid]
+    assert seed and all(t.verdict == "passed" for t in seed)
+    by_matmul = [t for t in tests if "tiny has no matmul" in t.message]
+    assert by_matmul, "the drawn graphs never reached matmul"  # NS-1 and DG-1 draw it
+    assert all(t.verdict == "unsupported" for t in by_matmul)
+    for t in tests:
+        if t.claim in ("NS-1", "DG-1") and t.verdict != "passed":
+            assert t in by_matmul, t.nodeid
