@@ -54,6 +54,7 @@ def load(path: Path) -> list[ExpectedFailure]:
         unknown = set(raw) - {"claim", "reason", "test", "dtype"}
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
+        raw["reason"] = " ".join(str(raw["reason"]).split())  # one line in every report
         entries.append(ExpectedFailure(source=f"{path.name}#{i}", **raw))
     return entries
 
