@@ -63,12 +63,8 @@ def matrix_table(reports: dict[str, dict[str, Any]], claims: dict[str, specs.Cla
                 cell += f" [{len(notes)}]"
             cells.append(cell)
         rows.append(f"| {claim.id} | " + " | ".join(cells) + " |")
-    versions = ", ".join(
-        f"{k} {v}"
-        for n in names
-        for k, v in reports[n]["backend"]["versions"].items()
-        if k != "device"
-    )
+    found = {k: v for n in names for k, v in reports[n]["backend"]["versions"].items()}
+    versions = ", ".join(f"{k} {v}" for k, v in found.items() if k != "device")
     notes_md = "\n".join(f"{i}. {note}" for i, note in enumerate(notes, start=1))
     return ("\n".join(rows) + f"\n\nVersions: {versions}; profile ci.\n\n{notes_md}").strip()
 
