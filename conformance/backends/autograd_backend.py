@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from conformance import backend as proto
+from conformance.backends.numpy_like import NumpyLikeOps
 from conformance.errors import ConfigError
 
 try:
@@ -35,10 +36,11 @@ _DTYPES: dict[str, np.dtype[Any]] = {
 }
 
 
-class AutogradBackend(proto.Backend):
+class AutogradBackend(NumpyLikeOps, proto.Backend):
     """autograd.numpy ops; gradients by ``autograd.value_and_grad`` and ``make_vjp``."""
 
     name = "autograd"
+    xp = anp
     capabilities = frozenset({proto.NN_OPS})
     expected_failures = str(Path(__file__).with_name("autograd_xfails.toml"))
 
@@ -54,51 +56,6 @@ class AutogradBackend(proto.Backend):
 
     def to_numpy(self, t: Any) -> np.ndarray:
         return np.array(getval(t))  # getval unwraps nested boxes down to the value
-
-    def add(self, a: Any, b: Any) -> Any:
-        return anp.add(a, b)
-
-    def sub(self, a: Any, b: Any) -> Any:
-        return anp.subtract(a, b)
-
-    def mul(self, a: Any, b: Any) -> Any:
-        return anp.multiply(a, b)
-
-    def div(self, a: Any, b: Any) -> Any:
-        return anp.divide(a, b)
-
-    def matmul(self, a: Any, b: Any) -> Any:
-        return anp.matmul(a, b)
-
-    def pow(self, a: Any, exponent: float) -> Any:
-        return anp.power(a, exponent)
-
-    def neg(self, a: Any) -> Any:
-        return anp.negative(a)
-
-    def exp(self, a: Any) -> Any:
-        return anp.exp(a)
-
-    def log(self, a: Any) -> Any:
-        return anp.log(a)
-
-    def sin(self, a: Any) -> Any:
-        return anp.sin(a)
-
-    def cos(self, a: Any) -> Any:
-        return anp.cos(a)
-
-    def tanh(self, a: Any) -> Any:
-        return anp.tanh(a)
-
-    def sqrt(self, a: Any) -> Any:
-        return anp.sqrt(a)
-
-    def sum(self, a: Any, axis: int | None = None) -> Any:
-        return anp.sum(a, axis=axis)
-
-    def mean(self, a: Any, axis: int | None = None) -> Any:
-        return anp.mean(a, axis=axis)
 
     # autograd has no nn module; these use its differentiable scipy.special and numpy
     def sigmoid(self, a: Any) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from conformance import backend as proto
+from conformance.backends.numpy_like import NumpyLikeOps
 from conformance.errors import ConfigError
 
 try:
@@ -32,10 +33,11 @@ jax.config.update("jax_enable_x64", True)
 _DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
 
-class JaxBackend(proto.Backend):
+class JaxBackend(NumpyLikeOps, proto.Backend):
     """jax.numpy ops; gradients by ``jax.value_and_grad`` and ``jax.vjp``."""
 
     name = "jax"
+    xp = jnp
     capabilities = frozenset({proto.NN_OPS})
     expected_failures = str(Path(__file__).with_name("jax_xfails.toml"))
 
@@ -59,51 +61,6 @@ class JaxBackend(proto.Backend):
             # jit there is none, and jax's ConcretizationTypeError is the honest answer
             return np.asarray(concrete_or_error(np.asarray, t, "to_numpy inside fn"))
         return np.asarray(t)
-
-    def add(self, a: Any, b: Any) -> Any:
-        return jnp.add(a, b)
-
-    def sub(self, a: Any, b: Any) -> Any:
-        return jnp.subtract(a, b)
-
-    def mul(self, a: Any, b: Any) -> Any:
-        return jnp.multiply(a, b)
-
-    def div(self, a: Any, b: Any) -> Any:
-        return jnp.divide(a, b)
-
-    def matmul(self, a: Any, b: Any) -> Any:
-        return jnp.matmul(a, b)
-
-    def pow(self, a: Any, exponent: float) -> Any:
-        return jnp.power(a, exponent)
-
-    def neg(self, a: Any) -> Any:
-        return jnp.negative(a)
-
-    def exp(self, a: Any) -> Any:
-        return jnp.exp(a)
-
-    def log(self, a: Any) -> Any:
-        return jnp.log(a)
-
-    def sin(self, a: Any) -> Any:
-        return jnp.sin(a)
-
-    def cos(self, a: Any) -> Any:
-        return jnp.cos(a)
-
-    def tanh(self, a: Any) -> Any:
-        return jnp.tanh(a)
-
-    def sqrt(self, a: Any) -> Any:
-        return jnp.sqrt(a)
-
-    def sum(self, a: Any, axis: int | None = None) -> Any:
-        return jnp.sum(a, axis=axis)
-
-    def mean(self, a: Any, axis: int | None = None) -> Any:
-        return jnp.mean(a, axis=axis)
 
     def sigmoid(self, a: Any) -> Any:
         return jax.nn.sigmoid(a)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from conformance import backend as proto
+from conformance.backends.numpy_like import NumpyLikeOps
 from conformance.errors import ConfigError
 
 try:
@@ -59,10 +60,11 @@ _OPS = {
 }
 
 
-class MyGradBackend(proto.Backend):
+class MyGradBackend(NumpyLikeOps, proto.Backend):
     """MyGrad tensors; ``requires_grad=False`` maps to MyGrad's ``constant=True``."""
 
     name = "mygrad"
+    xp = mg
     capabilities = frozenset(
         {
             proto.BACKWARD,
@@ -85,51 +87,6 @@ class MyGradBackend(proto.Backend):
 
     def to_numpy(self, t: Any) -> np.ndarray:
         return np.array(t.data if isinstance(t, mg.Tensor) else t)  # a copy: MyGrad locks .data
-
-    def add(self, a: Any, b: Any) -> Any:
-        return mg.add(a, b)
-
-    def sub(self, a: Any, b: Any) -> Any:
-        return mg.subtract(a, b)
-
-    def mul(self, a: Any, b: Any) -> Any:
-        return mg.multiply(a, b)
-
-    def div(self, a: Any, b: Any) -> Any:
-        return mg.divide(a, b)
-
-    def matmul(self, a: Any, b: Any) -> Any:
-        return mg.matmul(a, b)
-
-    def pow(self, a: Any, exponent: float) -> Any:
-        return mg.power(a, exponent)
-
-    def neg(self, a: Any) -> Any:
-        return mg.negative(a)
-
-    def exp(self, a: Any) -> Any:
-        return mg.exp(a)
-
-    def log(self, a: Any) -> Any:
-        return mg.log(a)
-
-    def sin(self, a: Any) -> Any:
-        return mg.sin(a)
-
-    def cos(self, a: Any) -> Any:
-        return mg.cos(a)
-
-    def tanh(self, a: Any) -> Any:
-        return mg.tanh(a)
-
-    def sqrt(self, a: Any) -> Any:
-        return mg.sqrt(a)
-
-    def sum(self, a: Any, axis: int | None = None) -> Any:
-        return mg.sum(a, axis=axis)
-
-    def mean(self, a: Any, axis: int | None = None) -> Any:
-        return mg.mean(a, axis=axis)
 
     def sigmoid(self, a: Any) -> Any:
         return sigmoid(a)
