@@ -11,6 +11,13 @@ from .conftest import run_cli
 SEED_CLAIMS = "GR-1,G-2,NS-1,LF-1,LF-2,NL-1,NL-2,GF-1,G-1,DG-1,LR-2,LR-3"
 
 
+def _seed_run(cli, tmp_path, backend: str):
+    """Run the seed's claims against ``backend``; the outcome and the verdicts by claim."""
+    proc = cli("--backend", backend, "--claims", SEED_CLAIMS, "--report-dir", str(tmp_path))
+    report = json.loads((tmp_path / "results.json").read_text())
+    return proc, {c["id"]: c["verdicts"] for c in report["claims"]}
+
+
 def _one_line_error(proc) -> str:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -20,28 +27,17 @@ def _one_line_error(proc) -> str:
 
 def test_a_correct_backend_passes_and_exits_0(cli, tmp_path):
     """torch passes the seed's examples; the table names each claim; exit 0."""
-    proc = cli("--backend", "torch", "--claims", SEED_CLAIMS, "--report-dir", str(tmp_path))
+    proc, verdicts = _seed_run(cli, tmp_path, "torch")
     assert proc.returncode == 0, proc.stdout[-3000:]
     for claim_id in SEED_CLAIMS.split(","):
         assert f"\n{claim_id} " in proc.stdout
-    report = json.loads((tmp_path / "results.json").read_text())
-    verdicts = {c["id"]: c["verdicts"] for c in report["claims"]}
     assert verdicts["GR-1"] == {"float32": "passed", "float64": "passed"}
 
 
 def test_a_wrong_sign_backend_exits_1_and_names_the_failing_claims(cli, tmp_path):
     """A neg whose backward drops the sign fails GR-1 (dy/dn = 4, not -6)."""
-    proc = cli(
-        "--backend",
-        "tests.doubles:WrongSignNegBackend",
-        "--claims",
-        SEED_CLAIMS,
-        "--report-dir",
-        str(tmp_path),
-    )
+    proc, verdicts = _seed_run(cli, tmp_path, "tests.doubles:WrongSignNegBackend")
     assert proc.returncode == 1
-    report = json.loads((tmp_path / "results.json").read_text())
-    verdicts = {c["id"]: c["verdicts"] for c in report["claims"]}
     assert verdicts["GR-1"] == {"float32": "failed", "float64": "failed"}
     assert verdicts["G-2"] == {"float32": "passed", "float64": "passed"}  # forward is right
     assert "stage: gradient of n" in proc.stdout
@@ -50,37 +46,20 @@ def test_a_wrong_sign_backend_exits_1_and_names_the_failing_claims(cli, tmp_path
 
 def test_a_backend_keeping_non_leaf_gradients_fails_nl1(cli, tmp_path):
     """Non-leaf gradients kept without retain_grad break NL-1 and nothing else here."""
-    proc = cli(
-        "--backend",
-        "tests.doubles:KeepsNonLeafGradsBackend",
-        "--claims",
-        SEED_CLAIMS,
-        "--report-dir",
-        str(tmp_path),
-    )
+    proc, verdicts = _seed_run(cli, tmp_path, "tests.doubles:KeepsNonLeafGradsBackend")
     assert proc.returncode == 1
-    report = json.loads((tmp_path / "results.json").read_text())
-    failed = {c["id"] for c in report["claims"] if "failed" in c["verdicts"].values()}
+    failed = {claim for claim, v in verdicts.items() if "failed" in v.values()}
     assert failed == {"NL-1"}
 
 
 def test_missing_capabilities_are_unsupported_and_exit_0(cli, tmp_path):
     """Without graph-semantics capabilities those claims are unsupported, never passed."""
-    proc = cli(
-        "--backend",
-        "tests.doubles:GradientsOnlyBackend",
-        "--claims",
-        SEED_CLAIMS,
-        "--report-dir",
-        str(tmp_path),
-    )
+    proc, verdicts = _seed_run(cli, tmp_path, "tests.doubles:GradientsOnlyBackend")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    report = json.loads((tmp_path / "results.json").read_text())
-    verdicts = {c["id"]: set(c["verdicts"].values()) for c in report["claims"]}
     for claim_id in ("LF-1", "LF-2", "NL-2", "GF-1", "G-1", "LR-2", "LR-3"):
-        assert verdicts[claim_id] == {"unsupported"}, claim_id
+        assert set(verdicts[claim_id].values()) == {"unsupported"}, claim_id
     for claim_id in ("GR-1", "NS-1", "NL-1", "DG-1"):
-        assert verdicts[claim_id] == {"passed"}, claim_id
+        assert set(verdicts[claim_id].values()) == {"passed"}, claim_id
     assert "unsupported" in proc.stdout
 
 
