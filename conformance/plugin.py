@@ -216,14 +216,24 @@ def _time_limit(seconds: float) -> Iterator[None]:
     if seconds <= 0 or not hasattr(signal, "setitimer"):
         yield
         return
+    message = f"the check ran past its time limit of {seconds:g} s"
+    fired = False
 
     def expire(signum: int, frame: Any) -> None:
-        raise CheckTimeout(f"the check ran past its time limit of {seconds:g} s")
+        nonlocal fired
+        fired = True
+        raise CheckTimeout(message)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except BaseException:
+        # the alarm may land anywhere (inside Hypothesis, even inside compile()), and what
+        # surfaces is then some other error: report the time limit, which is the cause
+        if fired:
+            raise CheckTimeout(message) from None
+        raise
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
