@@ -27,7 +27,8 @@ try:
     from autograd.tracer import getval
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
-        "backend 'autograd' needs HIPS autograd: pip install 'autograd-conformance[autograd]'"
+        f"backend 'autograd' needs HIPS autograd and scipy ({exc}):"
+        " pip install 'autograd-conformance[autograd]'"
     ) from exc
 
 _DTYPES: dict[str, np.dtype[Any]] = {

@@ -25,7 +25,9 @@ try:
     import jax.numpy as jnp
     from jax.extend.core import concrete_or_error
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ConfigError("backend 'jax' needs jax: pip install 'autograd-conformance[jax]'") from exc
+    raise ConfigError(
+        f"backend 'jax' needs jax ({exc}): pip install 'autograd-conformance[jax]'"
+    ) from exc
 
 # float64 is off by default in jax; without it "float64" runs would silently be float32
 jax.config.update("jax_enable_x64", True)

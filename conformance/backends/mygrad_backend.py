@@ -30,7 +30,7 @@ try:
     from mygrad.nnet.activations import relu, sigmoid, softmax
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
-        "backend 'mygrad' needs MyGrad: pip install 'autograd-conformance[mygrad]'"
+        f"backend 'mygrad' needs MyGrad ({exc}): pip install 'autograd-conformance[mygrad]'"
     ) from exc
 
 _DTYPES: dict[str, np.dtype[Any]] = {

@@ -17,7 +17,7 @@ try:
     import torch
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
-        "backend 'torch' needs PyTorch: pip install 'autograd-conformance[torch]'"
+        f"backend 'torch' needs PyTorch ({exc}): pip install 'autograd-conformance[torch]'"
     ) from exc
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
