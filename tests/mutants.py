@@ -42,12 +42,16 @@ class SignFlipBackend(TorchBackend):
         return _SubForgetsSign.apply(a, b)
 
 
-class _MulWrongOperand(Fn):
+class _SavedMul(Fn):
+    """a * b keeping both operands; subclasses give the (buggy) backward."""
+
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(a, b)
         return a * b
 
+
+class _MulWrongOperand(_SavedMul):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = ctx.saved_tensors
@@ -175,12 +179,7 @@ def _logspace(t: torch.Tensor, p: float) -> torch.Tensor:
     return torch.exp(p * torch.log(t.abs()))
 
 
-class _MulLogspace(Fn):
-    @staticmethod
-    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(a, b)
-        return a * b
-
+class _MulLogspace(_SavedMul):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         a, b = ctx.saved_tensors
