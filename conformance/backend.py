@@ -200,6 +200,12 @@ class Backend:
         gradient is taken of it; a non-scalar value must then raise, never be summed
         silently.
 
+        To signal that error (claim NS-1), raise any exception other than
+        :class:`Unsupported` from this call, after ``fn`` has run. The suite counts it
+        only where ``fn`` runs on untracked tensors and this same call succeeds with a
+        cotangent and on the value summed to one element, so a forward or an adapter
+        that raises anyway is not taken for it; :class:`Unsupported` here fails NS-1.
+
         The suite only calls it with a value that depends on at least one primal. The
         default implementation is built from :meth:`tensor`, :meth:`backward` and
         :meth:`grad`; functional engines override it.
@@ -218,7 +224,11 @@ class Backend:
         """Capability ``backward``: must back-propagate from ``t`` into the leaves' grads.
 
         ``grad`` is the output gradient (a tensor of t's shape); when it is None, ``t``
-        must have one element, and a non-scalar ``t`` must raise. With
+        must have one element, and a non-scalar ``t`` must raise (claim NS-1): any
+        exception other than :class:`Unsupported`, raised here, after the forward that
+        built ``t`` succeeded (e.g. the engine's own error, as torch's RuntimeError),
+        while the same call with ``grad``, or on a one-element ``t``, succeeds.
+        :class:`Unsupported` here fails NS-1. With
         ``retain_graph=True`` (capability ``retain_graph``) the graph stays usable for
         another backward pass. Leaf gradients accumulate across passes.
         """

@@ -1,10 +1,14 @@
-"""``autograd-conformance``: run the suite against one backend; exit 0 pass, 1 fail, 2 usage."""
+"""``autograd-conformance``: run the suite against one backend.
+
+Exit 0 pass, 1 fail, 2 usage or configuration error, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
+import math
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,13 +17,40 @@ from typing import NoReturn
 from conformance import profiles, specs
 from conformance.errors import ConfigError
 from conformance.registry import ENV_VAR, known_names, load_backend
-from conformance.runner import EXIT_USAGE, run
+from conformance.reporting import staging_dir
+from conformance.runner import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    default_workers,
+    run,
+    write_status_report,
+)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # one line, no usage block: CI logs stay readable
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(text)
+    return value
+
+
+_positive_seconds.__name__ = "positive finite number of seconds"  # argparse's error wording
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--report-dir", default=None, help="write the run's reports under DIR")
     parser.add_argument(
-        "--timeout", type=float, default=None, help="seconds one check may take (default 300)"
+        "--timeout",
+        type=_positive_seconds,
+        default=None,
+        help="seconds one check may take (default 300)",
+    )
+    parser.add_argument(
+        "--no-isolate",
+        dest="isolate",
+        action="store_false",
+        help="run the checks in this process: easier to debug, but an engine that crashes, "
+        "exits or hangs in native code ends the run; unsafe for gating",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help=f"worker processes of an isolated run (default {default_workers()} here: "
+        "the usable CPUs, at most 4)",
     )
     parser.add_argument(
         "--engine-coverage",
@@ -77,23 +125,27 @@ def _package_dir(package: str) -> Path:
     return folder
 
 
-def _coverage_args(args: argparse.Namespace) -> list[str]:
-    if not args.engine_coverage:
-        return []
-    if importlib.util.find_spec("pytest_cov") is None:
-        raise ConfigError("--engine-coverage needs pytest-cov: pip install pytest-cov")
-    if not args.report_dir:
-        raise ConfigError("--engine-coverage needs --report-dir for its HTML and XML reports")
-    out = Path(args.report_dir)
-    return [
-        *(f"--cov={_package_dir(package)}" for package in args.engine_coverage),
-        "--cov-branch",
-        # the engine's coverage has nothing to do with any coverage config in the cwd
-        f"--cov-config={os.devnull}",
-        f"--cov-report=html:{out / 'engine-coverage'}",
-        f"--cov-report=xml:{out / 'engine-coverage.xml'}",
-        "--cov-report=term",
-    ]
+def _selected_claims(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    selected = [c.strip() for c in text.split(",") if c.strip()]
+    if not selected:
+        raise ConfigError("--claims: give at least one claim id, e.g. --claims GR-1,CR-1")
+    claims = specs.all_claims()
+    unknown = [c for c in selected if c not in claims]
+    if unknown:
+        raise ConfigError(f"--claims: unknown claim id(s) {', '.join(unknown)}")
+    if all(claims[c].informational for c in selected):
+        raise ConfigError(
+            f"--claims {','.join(selected)}: no check was selected (informational claims "
+            "have no checks; their specs say why)"
+        )
+    return selected
+
+
+def _check_report_dir(path: str | None) -> None:
+    if path:
+        shutil.rmtree(staging_dir(Path(path)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,20 +163,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:<12} {target}")
         return 0
     try:
-        claims = specs.all_claims()
-        selected = [c.strip() for c in args.claims.split(",")] if args.claims else None
-        unknown = [c for c in selected or () if c not in claims]
-        if unknown:
-            raise ConfigError(f"--claims: unknown claim id(s) {', '.join(unknown)}")
-        profiles.choose(args.profile)
-        extra = _coverage_args(args) + extra
-        if not args.engine_coverage:
-            # fail fast, with one line; with coverage the plugin does it once coverage runs,
-            # so that the engine's import-time lines count too
-            load_backend(args.backend, args.device)
+        return _run(args, extra)
     except ConfigError as exc:
         print(f"autograd-conformance: error: {exc}", file=sys.stderr)
+        write_status_report(args.report_dir, "usage-error", str(exc), args.backend, args.profile)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("autograd-conformance: interrupted", file=sys.stderr)
+        write_status_report(args.report_dir, "interrupted", "", args.backend, args.profile)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    _check_report_dir(args.report_dir)
+    selected = _selected_claims(args.claims)
+    profiles.choose(args.profile)
+    folders = [_package_dir(package) for package in args.engine_coverage]
+    if folders and importlib.util.find_spec("pytest_cov") is None:
+        raise ConfigError("--engine-coverage needs pytest-cov: pip install pytest-cov")
+    if folders and not args.report_dir:
+        raise ConfigError("--engine-coverage needs --report-dir for its HTML and XML reports")
+    if not folders:
+        # fail fast, with one line; with coverage the run loads it once coverage runs, so
+        # that the engine's import-time lines count too
+        load_backend(args.backend, args.device)
     result = run(
         args.backend,
         claims=selected,
@@ -134,8 +196,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout=args.timeout,
         xfails=args.xfails,
         quiet=args.quiet,
+        isolate=args.isolate,
+        workers=args.workers,
+        engine_coverage=folders,
         extra_args=extra,
     )
+    if result.error:
+        raise ConfigError(result.error)
+    if result.exit_code == EXIT_INTERRUPTED:
+        print(
+            "autograd-conformance: interrupted; results.json says what was reached",
+            file=sys.stderr,
+        )
+    elif result.results.status == "aborted":
+        print(f"autograd-conformance: run aborted: {result.results.error}", file=sys.stderr)
     return result.exit_code
 
 

@@ -2,36 +2,35 @@
 
 Registered through the ``pytest11`` entry point, so any pytest run in an environment
 with the suite installed can run it: ``pytest --pyargs conformance.suite
---autograd-backend=NAME``. Its hooks act only on tests that carry a ``claim`` marker.
+--autograd-backend=NAME``. It is hermetic: until a run asks for the suite (an
+``--autograd-*`` backend option, or the suite's tests among the arguments or collected),
+it reads no environment variable, imports no engine and changes no Hypothesis setting,
+and its hooks act only on tests that carry a ``claim`` marker.
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
 
-from conformance import profiles, reporting, specs, xfails
-from conformance.backend import Unsupported
+from conformance import hypothesis_scope, isolation, profiles, reporting, specs, xfails
 from conformance.errors import ConfigError
 from conformance.registry import load_backend
+from conformance.time_limit import time_limit
 from conformance.verdicts import UNSUPPORTED
 
 STATE_KEY = pytest.StashKey["RunState"]()
 DEFAULT_TIMEOUT = 300.0
 MAX_CURVES = 4  # per check: enough to compare backend with theory, not a plot per example
-
-
-class CheckTimeout(BaseException):
-    """A check ran past its time limit. A BaseException, so that Hypothesis does not
-    catch it and retry (shrink) a hanging backend over and over."""
+OUTPUT_CAP = 4096  # bytes of an engine's captured output kept per section of a failure
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+SUITE_MODULE = "conformance.suite"
 
 
 class RunState:
@@ -39,6 +38,7 @@ class RunState:
 
     def __init__(self, config: pytest.Config) -> None:
         opt = config.getoption
+        self.config = config
         self.backend_name: str | None = opt("autograd_backend")
         self.device: str | None = opt("autograd_device")
         self.report_dir: Path | None = (
@@ -46,12 +46,53 @@ class RunState:
         )
         claims = opt("autograd_claims")
         self.selected = [c.strip() for c in claims.split(",") if c.strip()] if claims else None
+        staging = opt("autograd_report_staging")
+        self.staging: Path | None = Path(staging) if staging else None
         self.xfail_file: str | None = opt("autograd_xfails")
         self.timeout: float = opt("autograd_timeout")
-        self.profile: str = profiles.choose(opt("autograd_profile"))
+        self.profile_option: str | None = opt("autograd_profile")
+        self.profile = profiles.DEFAULT
         self.quiet: bool = opt("autograd_quiet")
+        self.worker_id: str | None = getattr(config, "workerinput", {}).get("workerid")
+        self.active = False
+        self.scratch: Path | None = None
+        self.crumb: isolation.Breadcrumb | None = None
+        self.usage_error = ""
+        self.expected: set[str] = set()  # the checks the workers collected
+        self.last_death = ""  # what happened to the last worker that died
         self._backend: Any = None
         self.results = reporting.Results()
+
+    def activate(self) -> None:
+        """Start acting: validate the options, load the backend, set up the run's
+        folders. Raises ``pytest.UsageError`` (one line) on a configuration error."""
+        if self.active:
+            return
+        try:
+            self.profile = profiles.choose(self.profile_option)
+            claims = specs.all_claims()
+            if self.timeout <= 0 or self.timeout != self.timeout or self.timeout == float("inf"):
+                raise ConfigError("--autograd-timeout must be a positive finite number of seconds")
+            unknown = [c for c in self.selected or () if c not in claims]
+            if unknown:
+                raise ConfigError(f"--autograd-claims: unknown claim id(s) {', '.join(unknown)}")
+            if self.report_dir is not None and self.worker_id is None and self.staging is None:
+                self.staging = reporting.staging_dir(self.report_dir)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        workerinput = getattr(self.config, "workerinput", {})
+        if "autograd_scratch" in workerinput:
+            self.scratch = Path(workerinput["autograd_scratch"])
+            self.crumb = isolation.Breadcrumb(self.scratch / f"{self.worker_id}.crumb")
+        else:
+            self.scratch = Path(tempfile.mkdtemp(prefix="autograd-conformance-"))
+        self.active = True
+        self.config.pluginmanager.register(hypothesis_scope.StorageDuringCollection(self.scratch))
+        self.backend  # noqa: B018 - fail fast on a bad backend, before collection
+
+    def pytest_sessionstart(self) -> None:
+        if self.crumb is not None and self.scratch is not None:
+            isolation.catch_faults(self.scratch, str(self.worker_id))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if any(key == "claim" for key, _ in report.user_properties):
@@ -64,7 +105,17 @@ class RunState:
                 self._backend = load_backend(self.backend_name, self.device)
             except ConfigError as exc:
                 raise pytest.UsageError(str(exc)) from None
+            if self.crumb is not None:
+                isolation.track(self._backend, self.crumb)
         return self._backend
+
+    def close(self) -> None:
+        if self.worker_id is not None:
+            return  # the controller owns the report and the scratch folder
+        if self.staging is not None and self.report_dir is not None:
+            reporting.publish(self.staging, self.report_dir)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,7 +142,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="an expected-failure file, in addition to the backend's own",
     )
     group.addoption(
-        "--autograd-report-dir", default=None, help="write the run's results under this folder"
+        "--autograd-report-dir",
+        default=None,
+        help="write the run's results under this folder (replaced as a whole at the end)",
+    )
+    group.addoption(
+        "--autograd-report-staging",
+        default=None,
+        help="where this run writes its reports before they replace the report folder "
+        "(default: a new hidden folder beside it)",
     )
     group.addoption(
         "--autograd-timeout",
@@ -104,21 +163,73 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _asks_for_suite(config: pytest.Config) -> bool:
+    """Whether this pytest run was asked to run the suite (not merely has it installed)."""
+    if config.getoption("autograd_backend") is not None:
+        return True
+    pyargs = config.getoption("pyargs", False)
+    for arg in config.args:
+        target = arg.split("::")[0]
+        if pyargs and (target == SUITE_MODULE or target.startswith(SUITE_MODULE + ".")):
+            return True
+        path = (config.invocation_params.dir / target).resolve()
+        if path == SUITE_DIR or SUITE_DIR in path.parents or path in SUITE_DIR.parents:
+            return path.exists()
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the spec claim a conformance check verifies")
-    try:
-        state = RunState(config)
-        claims = specs.all_claims()
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    state = RunState(config)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "autograd-conformance-state")
-    unknown = [c for c in state.selected or () if c not in claims]
-    if unknown:
-        raise pytest.UsageError(f"--autograd-claims: unknown claim id(s) {', '.join(unknown)}")
-    profiles.load(state.profile)
-    if state.backend_name or os.environ.get("AUTOGRAD_CONFORMANCE_BACKEND"):
-        state.backend  # noqa: B018 - fail fast on a bad backend, before collection
+    if _asks_for_suite(config):
+        state.activate()
+        if state.staging is not None and getattr(config.option, "xmlpath", None) is None:
+            # JUnit XML joins the other reports (tryfirst: before the junitxml plugin reads it)
+            config.option.xmlpath = str(state.staging / "junit.xml")
+        if state.worker_id is None and getattr(config.option, "numprocesses", None):
+            config.pluginmanager.register(Isolation(state), "autograd-conformance-isolation")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.active:
+        state.close()
+
+
+class Isolation:
+    """The controller's hooks in a pytest-xdist run: workers get the run's scratch folder,
+    a watchdog stops native hangs, and a dead worker's check gets the verdict *error*."""
+
+    def __init__(self, state: RunState) -> None:
+        assert state.scratch is not None
+        self.state = state
+        self.watchdog = isolation.Watchdog(state.scratch, state.timeout)
+        self.causes: dict[str, str] = {}
+        self.watchdog.start()
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.state.expected.update(ids)
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["autograd_scratch"] = str(self.state.scratch)
+
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        if error is not None:
+            nodeid, cause = self.watchdog.diagnose(node.gateway.id, isolation.exit_status(node))
+            self.causes[nodeid] = self.state.last_death = cause
+
+    def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
+        report.longrepr = self.causes.pop(crashitem, None) or (
+            "the engine's process died while running this check (cause unknown)"
+        )
+        claim, dtype = self.state.results.identity(crashitem)
+        report.user_properties = [("claim", claim), ("dtype", dtype)]
+
+    def pytest_unconfigure(self) -> None:
+        self.watchdog.stop()
 
 
 def _claim_of(node: Any) -> str | None:
@@ -130,7 +241,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     claim_id = _claim_of(metafunc.definition)
     if claim_id is None or "dtype" not in metafunc.fixturenames:
         return
-    backend = metafunc.config.stash[STATE_KEY].backend
+    state = metafunc.config.stash[STATE_KEY]
+    state.activate()  # the suite was collected without being named: it acts from now on
+    backend = state.backend
     metafunc.parametrize(
         "dtype",
         list(backend.dtypes),
@@ -141,9 +254,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = config.stash[STATE_KEY]
-    claims = specs.all_claims()
     claim_items = [item for item in items if _claim_of(item) is not None]
-    expected = _expected_failures(state) if claim_items else []
+    if not claim_items:
+        return
+    claims = specs.all_claims()
+    expected = _expected_failures(state)
     used: set[xfails.ExpectedFailure] = set()
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
@@ -153,7 +268,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep.append(item)
             continue
         if claim_id not in claims:
-            raise pytest.UsageError(f"{item.nodeid}: marked with unknown claim {claim_id!r}")
+            _usage_error(state, f"{item.nodeid}: marked with unknown claim {claim_id!r}")
         callspec = getattr(item, "callspec", None)
         dtype = callspec.params.get("dtype", "-") if callspec else "-"
         # user_properties travel with the reports, across pytest-xdist workers too
@@ -162,33 +277,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for entry in expected:
             if entry.matches(claim_id, name, dtype):
                 used.add(entry)
-                _expect_failure(item, entry)
+                item.add_marker(
+                    pytest.mark.xfail(strict=True, reason=f"{entry.source}: {entry.reason}")
+                )
                 break
         (keep if state.selected is None or claim_id in state.selected else drop).append(item)
+        hypothesis_scope.reject_unsupported(item)
     stale = [e for e in expected if e not in used]
     if stale:
         where = ", ".join(f"{e.source} (claim {e.claim}, test {e.test or '*'})" for e in stale)
-        raise pytest.UsageError(f"expected-failure entries match no test: {where}; remove them")
+        _usage_error(state, f"expected-failure entries match no test: {where}; remove them")
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _usage_error(state: RunState, message: str) -> None:
+    state.usage_error = message
+    raise pytest.UsageError(message)
 
 
 def _expected_failures(state: RunState) -> list[xfails.ExpectedFailure]:
     try:
         return xfails.for_backend(state.backend, state.xfail_file)
     except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-def _expect_failure(item: pytest.Item, entry: xfails.ExpectedFailure) -> None:
-    item.add_marker(pytest.mark.xfail(strict=True, reason=f"{entry.source}: {entry.reason}"))
-    test = getattr(item, "obj", None)
-    inner = getattr(getattr(test, "hypothesis", None), "inner_test", None)
-    if inner is not None:
-        # the same examples every run: an expected failure must not pass at random
-        current = getattr(test, "_hypothesis_internal_use_settings", settings())
-        test._hypothesis_internal_use_settings = settings(current, derandomize=True)  # type: ignore[union-attr]
+        _usage_error(state, str(exc))
+        raise  # unreachable: _usage_error raises
 
 
 @pytest.fixture(scope="session")
@@ -211,72 +325,72 @@ def record_curve(request: pytest.FixtureRequest) -> Callable[[str, dict[str, lis
     return record
 
 
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    if seconds <= 0 or not hasattr(signal, "setitimer"):
-        yield
-        return
-    message = f"the check ran past its time limit of {seconds:g} s"
-    fired = False
-
-    def expire(signum: int, frame: Any) -> None:
-        nonlocal fired
-        fired = True
-        raise CheckTimeout(message)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    except BaseException:
-        # the alarm may land anywhere (inside Hypothesis, even inside compile()), and what
-        # surfaces is then some other error: report the time limit, which is the cause
-        if fired:
-            raise CheckTimeout(message) from None
-        raise
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     if _claim_of(item) is None:
         return (yield)
     state = item.config.stash[STATE_KEY]
-    expected_to_fail = item.get_closest_marker("xfail") is not None
-    if expected_to_fail:
-        # the same examples every run, for Hypothesis checks defined inside the test too:
-        # an expected failure must not pass at random
-        profiles.load(state.profile, derandomize=True)
+    # an expected failure draws the same examples every run: it must not pass at random
+    derandomize = item.get_closest_marker("xfail") is not None
     start = time.perf_counter()
+    if state.crumb is not None:
+        state.crumb.start(item.nodeid)
     try:
-        with _time_limit(state.timeout):
+        with (
+            hypothesis_scope.suite_settings(item, state.profile, derandomize, state.scratch),
+            time_limit(state.timeout),
+        ):
             return (yield)
     finally:
+        if state.crumb is not None:
+            state.crumb.stop()
         item.user_properties.append(("seconds", round(time.perf_counter() - start, 4)))
-        if expected_to_fail:
-            profiles.load(state.profile)
+        note = hypothesis_scope.rejection_note()
+        if note:
+            item.user_properties.append(("note", note))
+
+
+def _cap(text: str) -> str:
+    data = text.encode("utf-8", "replace")
+    if len(data) <= OUTPUT_CAP:
+        return text
+    kept = data[:OUTPUT_CAP].decode("utf-8", "ignore")
+    return f"{kept}\n... {len(data) - OUTPUT_CAP} bytes cut"
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if _claim_of(item) is None:
+        return report
+    # an engine's captured output is evidence, not the report: keep its head only
+    report.sections = [(name, _cap(content)) for name, content in report.sections]
     excinfo = call.excinfo
-    if excinfo is not None and excinfo.errisinstance(Unsupported) and report.failed:
-        # the adapter says its engine cannot express this: its own verdict
-        report.outcome = "skipped"
-        report.longrepr = (str(item.path), 0, UNSUPPORTED + str(excinfo.value))
+    if excinfo is not None and report.failed:
+        reason = hypothesis_scope.unsupported_reason(excinfo.value)
+        if reason is not None:
+            # the adapter says its engine cannot express this: its own verdict
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), 0, UNSUPPORTED + reason)
     return report
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if hasattr(session.config, "workerinput"):
+    state = session.config.stash.get(STATE_KEY, None)
+    if hasattr(session.config, "workerinput") or state is None or not state.active:
         return  # pytest-xdist workers send their reports to the controller, which writes
-    state = session.config.stash[STATE_KEY]
-    state.results.finish(exitstatus)
-    if state.report_dir is not None and state.results.ran_any:
-        reporting.write_reports(state.report_dir, state, specs.all_claims())
+    state.results.finish(exitstatus, state.selected, state.usage_error)
+    never_ran = state.expected - set(state.results.tests)
+    dying = state.last_death and not state.usage_error and state.results.status != "interrupted"
+    if dying and (never_ran or not state.results.tests):
+        # workers that die before their checks (e.g. as they start) leave checks unrun:
+        # that is a failed run, never a passed or empty one
+        count = f"{len(never_ran)} check(s)" if never_ran else "the checks"
+        state.results.abort(
+            f"{count} never ran: the engine's processes kept dying (the last: {state.last_death})"
+        )
+    if state.staging is not None:
+        reporting.write_reports(state.staging, state, specs.all_claims())
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

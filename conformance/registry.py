@@ -6,15 +6,17 @@ import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Collection, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from conformance.backend import missing_methods
+from conformance.backend import CAPABILITIES, missing_methods
 from conformance.errors import ConfigError
 
 ENV_VAR = "AUTOGRAD_CONFORMANCE_BACKEND"
 ENTRY_POINT_GROUP = "autograd_conformance.backends"
 DEFAULT_BACKEND = "torch"
+DTYPES = ("float32", "float64")
 
 #: Built-in backends, name -> dotted path. Nothing is imported until one is chosen.
 BUILTIN: dict[str, str] = {
@@ -38,6 +40,12 @@ def resolve_name(requested: str | None) -> str:
     return requested or os.environ.get(ENV_VAR) or DEFAULT_BACKEND
 
 
+def _describe(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def _import_target(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
@@ -52,6 +60,11 @@ def _import_target(target: str) -> Any:
         raise ConfigError(
             f"backend {target!r}: cannot import {module_name!r} ({exc}); install it or fix the path"
         ) from None
+    except (Exception, SystemExit) as exc:  # the adapter's own module is broken: say where
+        raise ConfigError(
+            f"backend {target!r}: importing module {module_name!r} raised {_describe(exc)};"
+            " fix that module"
+        ) from None
     obj: Any = module
     for part in attr.split("."):
         try:
@@ -61,6 +74,55 @@ def _import_target(target: str) -> Any:
                 f"backend {target!r}: module {module_name!r} has no attribute {attr!r}"
             ) from None
     return obj
+
+
+def _construct(factory: Any, spec: str, device: str | None) -> Any:
+    kwargs = {} if device is None else {"device": device}
+    try:
+        return factory(**kwargs)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, TypeError) and device is not None:
+            raise ConfigError(
+                f"backend {spec!r} takes no --device option ({_describe(exc)})"
+            ) from None
+        raise ConfigError(
+            f"backend {spec!r}: constructing it raised {_describe(exc)}; fix the adapter"
+        ) from None
+
+
+def _short(value: Any) -> str:
+    return " ".join(repr(value).split())[:120]  # one line, whatever the value
+
+
+def _names_among(value: Any, allowed: Collection[str]) -> bool:
+    """Whether ``value`` is a collection (not a string) of names, each in ``allowed``."""
+    return (
+        isinstance(value, Collection)
+        and not isinstance(value, str)
+        and all(isinstance(v, str) and v in allowed for v in value)
+    )
+
+
+def _require(ok: bool, spec: str, attr: str, value: Any, want: str) -> None:
+    if not ok:
+        raise ConfigError(
+            f"backend {spec!r}: attribute {attr!r} is {_short(value)}; set it to {want}"
+        )
+
+
+def _check_versions(backend: Any, spec: str) -> None:
+    """Reports call versions() at the end of a run: a bad one must fail now, not then."""
+    want = "return a dict of package name to version string"
+    try:
+        versions = backend.versions()
+    except Exception as exc:
+        raise ConfigError(f"backend {spec!r}: versions() raised {_describe(exc)}; {want}") from None
+    if not isinstance(versions, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in versions.items()
+    ):
+        raise ConfigError(f"backend {spec!r}: versions() returned {_short(versions)}; {want}")
 
 
 def load_backend(requested: str | None = None, device: str | None = None) -> Any:
@@ -81,23 +143,36 @@ def load_backend(requested: str | None = None, device: str | None = None) -> Any
         )
     obj = _import_target(target)
     if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "vjp")):
-        kwargs = {} if device is None else {"device": device}
-        try:
-            obj = obj(**kwargs)
-        except ConfigError:
-            raise
-        except TypeError as exc:
-            if device is not None:
-                raise ConfigError(f"backend {spec!r} takes no --device option ({exc})") from None
-            raise ConfigError(f"backend {spec!r}: cannot construct it ({exc})") from None
+        obj = _construct(obj, spec, device)
     elif device is not None:
         raise ConfigError(f"backend {spec!r} is an instance and takes no --device option")
+    caps: Any = getattr(obj, "capabilities", frozenset())
+    # before missing_methods, which looks each declared capability up
+    _require(
+        _names_among(caps, CAPABILITIES),
+        spec,
+        "capabilities",
+        caps,
+        f"a frozenset of names among {', '.join(CAPABILITIES)}",
+    )
     missing = missing_methods(obj)
     if missing:
         raise ConfigError(
             f"backend {spec!r} lacks required method(s): {', '.join(missing)};"
             " see conformance.Backend for the contract"
         )
+    # test ids, dtype parametrization and reports read these once the run has started
+    name, dtypes = getattr(obj, "name", None), getattr(obj, "dtypes", None)
+    _require(isinstance(name, str) and bool(name.strip()), spec, "name", name, "a non-empty string")
+    _require(
+        _names_among(dtypes, DTYPES) and bool(dtypes),
+        spec,
+        "dtypes",
+        dtypes,
+        f"a non-empty tuple of dtypes among {', '.join(DTYPES)}",
+    )
+    if callable(getattr(obj, "versions", None)):  # optional: reports then list no versions
+        _check_versions(obj, spec)
     with contextlib.suppress(AttributeError):
         obj.conformance_ref = spec  # how reproduction snippets load this backend again
     return obj

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,41 +35,74 @@ def _failures(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+# Characters that can start Markdown or HTML markup (GitHub flavour: tables, strikethrough,
+# math, entities) when they appear in running text.
+_MARKUP = re.compile(r"([\\`*_{}\[\]<>()#!|~&$])")
+
+
+def md_text(text: object) -> str:
+    """``text`` (from the engine or a spec) as inert Markdown text on one line."""
+    return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _backticks(text: str, at_least: int) -> str:
+    """A backtick run longer than any in ``text``, so that ``text`` cannot close it."""
+    longest = max(map(len, re.findall("`+", text)), default=0)
+    return "`" * max(at_least, longest + 1)
+
+
+def md_code(text: object) -> str:
+    """``text`` as an inline code span on one line, whatever backticks it holds."""
+    one_line = " ".join(str(text).split())
+    ticks = _backticks(one_line, 1)
+    return f"{ticks} {one_line} {ticks}"  # the spaces let it start or end with a backtick
+
+
+def md_block(text: str, info: str = "") -> list[str]:
+    """``text`` as a fenced code block that no line of ``text`` can close."""
+    fence = _backticks(text, 3)
+    return [fence + info, text, fence]
+
+
+def status_line(doc: dict[str, Any]) -> str:
+    """How a run that did not complete ended: its status, and its error if any."""
+    return doc["status"] + (f": {doc['error']}" if doc["error"] else "")
+
+
 def markdown(doc: dict[str, Any]) -> str:
-    """A summary for CI pages and pull requests."""
+    """A summary for CI pages and pull requests.
+
+    Engine- and spec-controlled text is escaped or fenced, so that a backend's name,
+    versions or failure messages cannot inject markup into the page it is shown on.
+    """
     backend = doc["backend"]
     dtypes = backend["dtypes"]
     out = [
-        f"# Autograd conformance: {backend['name']}",
+        f"# Autograd conformance: {md_text(backend['name'])}",
         "",
-        f"Profile `{doc['profile']}`, exit status {doc['exit_status']}, versions "
-        + ", ".join(f"{k} {v}" for k, v in backend["versions"].items()),
+        f"Profile {md_code(doc['profile'])}, exit status {md_text(doc['exit_status'])}, versions "
+        + ", ".join(f"{md_text(k)} {md_text(v)}" for k, v in backend["versions"].items()),
         "",
-        "| claim | statement | " + " | ".join(dtypes) + " |",
+        *([f"**Run {md_text(status_line(doc))}**", ""] if doc["status"] != "complete" else []),
+        "| claim | statement | " + " | ".join(map(md_text, dtypes)) + " |",
         "|---|---|" + "---|" * len(dtypes),
     ]
     for claim in doc["claims"]:
-        statement = claim["statement"].replace("|", "\\|")
         if claim["kind"] == "informational":
             cells = ["informational"] * len(dtypes)
         else:
             cells = [claim["verdicts"].get(d, "not run") for d in dtypes]
-        out.append(f"| {claim['id']} | {statement} | " + " | ".join(cells) + " |")
+        row = [claim["id"], claim["statement"], *cells]
+        out.append("| " + " | ".join(map(md_text, row)) + " |")
     failures = _failures(doc)
     if failures:
         out += ["", "## Failures", ""]
         for claim_id, test in failures:
-            out += [
-                f"### {claim_id}: `{test['nodeid']}`",
-                "",
-                "```",
-                test["message"].strip()[:4000],
-                "```",
-                "",
-            ]
+            out += [f"### {md_text(claim_id)}: {md_code(test['nodeid'])}", ""]
+            out += [*md_block(test["message"].strip()[:4000]), ""]
             snippet = repro_of(test["message"])
             if snippet:
-                out += ["Reproduce:", "", "```python", snippet, "```", ""]
+                out += ["Reproduce:", "", *md_block(snippet, "python"), ""]
     return "\n".join(out) + "\n"
 
 
@@ -168,6 +202,11 @@ def html_page(doc: dict[str, Any]) -> str:
             f"<h1>Autograd conformance: {esc(backend['name'])}</h1>",
             f"<p>Profile {esc(doc['profile'])}; exit status {doc['exit_status']};"
             f" {esc(versions)}</p>",
+            *(
+                [f"<p><b>Run {esc(status_line(doc))}</b></p>"]
+                if doc["status"] != "complete"
+                else []
+            ),
             f"<p>Show: {buttons}</p>",
             '<table id="claims"><thead><tr><th>claim</th><th>statement</th>'
             + "".join(f"<th>{esc(d)}</th>" for d in dtypes)

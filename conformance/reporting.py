@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
+import tempfile
 import textwrap
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -11,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from conformance import render
+from conformance.errors import ConfigError
 from conformance.specs import Claim
 from conformance.verdicts import UNSUPPORTED
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# the suite's exit codes: all passed, a claim failed, usage or configuration error, SIGINT
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# pytest's exit status -> the run's status
+_STATUS = {2: "interrupted", 3: "internal-error", 4: "usage-error", 5: "usage-error"}
+NOTHING_SELECTED = "no check was selected (the claims and filters given select none)"
 # A claim's verdict is its worst test's: the first of these that any of its tests got.
 # "partial": some checks passed and the others were unsupported by the backend.
 PRECEDENCE = ("failed", "error", "xpassed", "xfailed", "unsupported", "skipped", "passed")
@@ -50,11 +59,20 @@ def verdict_of(report: Any) -> tuple[str, str] | None:
         return "xpassed", f"expected to fail, but passed: {report.longrepr}"
     if report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
-        message = crash.message if crash is not None else report.longreprtext
+        # a plain-text longrepr (a dead worker's cause) is the message as it is
+        text = report.longrepr if isinstance(report.longrepr, str) else report.longreprtext
+        message = crash.message if crash is not None else text
         return ("failed" if report.when == "call" else "error"), message
     if report.when == "call":
         return ("xpassed", str(report.wasxfail)) if hasattr(report, "wasxfail") else ("passed", "")
     return None
+
+
+def exit_code(pytest_status: int, failed: bool) -> int:
+    """The suite's exit code for a pytest exit status and whether a claim failed."""
+    if pytest_status in (0, 1):
+        return EXIT_FAILED if pytest_status or failed else EXIT_OK
+    return {2: EXIT_INTERRUPTED, 4: EXIT_USAGE, 5: EXIT_USAGE}.get(pytest_status, EXIT_FAILED)
 
 
 class Results:
@@ -62,14 +80,21 @@ class Results:
 
     def __init__(self) -> None:
         self.tests: dict[str, TestResult] = {}
+        self._identity: dict[str, tuple[str, str]] = {}
         self.exit_status: int | None = None
+        self.status = "complete"
+        self.error = ""
+        self.selected: list[str] | None = None
 
     def add(self, report: Any) -> None:
         props = dict(report.user_properties)
+        self._identity[report.nodeid] = (props["claim"], props["dtype"])
         outcome = verdict_of(report)
         if outcome is None:
             return
         verdict, message = outcome
+        if verdict == "passed" and props.get("note"):
+            message = str(props["note"])  # e.g. how many examples the engine could not run
         test = self.tests.setdefault(
             report.nodeid, TestResult(report.nodeid, props["claim"], props["dtype"], verdict)
         )
@@ -79,8 +104,28 @@ class Results:
         test.seconds = float(props.get("seconds", test.seconds))
         test.curves = [v for k, v in report.user_properties if k == "curve"] or test.curves
 
-    def finish(self, exit_status: int) -> None:
-        self.exit_status = int(exit_status)
+    def identity(self, nodeid: str) -> tuple[str, str]:
+        """(claim, dtype) of a check seen in this run, else as its test id spells them."""
+        if nodeid in self._identity:
+            return self._identity[nodeid]
+        params = nodeid.rpartition("[")[2].rstrip("]").split("-")
+        claim = "-".join(params[:2]) if len(params) >= 4 else "?"
+        return claim, params[-1] if len(params) >= 4 else "-"
+
+    def finish(self, pytest_status: int, selected: list[str] | None, error: str = "") -> None:
+        self.status = _STATUS.get(int(pytest_status), "complete")
+        self.exit_status = exit_code(int(pytest_status), self.failed())
+        self.selected = selected
+        self.error = error or (NOTHING_SELECTED if pytest_status == 5 else "")
+
+    def abort(self, error: str) -> None:
+        """The run ended with checks it never ran (not by an interrupt): a failed run."""
+        self.status, self.error, self.exit_status = "aborted", error, EXIT_FAILED
+
+    def unrun_label(self, claim_id: str) -> str:
+        """What a claim with no verdict is called: filtered out, or never reached."""
+        chosen = self.selected is None or claim_id in self.selected
+        return "not reached" if chosen and self.status != "complete" else "not run"
 
     @property
     def ran_any(self) -> bool:
@@ -104,7 +149,9 @@ class Results:
 
 def _dtypes(results: Results, backend: Any) -> list[str]:
     seen = {t.dtype for t in results.tests.values()}
-    return [d for d in getattr(backend, "dtypes", ()) if d in seen] or sorted(seen)
+    # a run cut short lists every dtype: its unreached checks are part of the story
+    every = results.status != "complete"
+    return [d for d in getattr(backend, "dtypes", ()) if every or d in seen] or sorted(seen)
 
 
 def verdict_table(results: Results, claims: dict[str, Claim], backend: Any) -> list[str]:
@@ -119,13 +166,16 @@ def verdict_table(results: Results, claims: dict[str, Claim], backend: Any) -> l
         if claim.informational:
             cells = "informational (not testable: see the spec's reason)"
         else:
-            cells = " ".join(f"{verdicts.get((claim.id, d), 'not run'):<12}" for d in dtypes)
+            unrun = results.unrun_label(claim.id)
+            cells = " ".join(f"{verdicts.get((claim.id, d), unrun):<12}" for d in dtypes)
         lines.append(f"{claim.id:<6} {statement:<{width}} {cells}".rstrip())
     counts: dict[str, int] = defaultdict(int)
     for verdict in verdicts.values():
         counts[verdict] += 1
     lines.append("-" * len(head))
     lines.append("claim x dtype: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    if results.status != "complete":
+        lines.append(f"run {results.status}" + (f": {results.error}" if results.error else ""))
     return lines
 
 
@@ -146,6 +196,8 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
         },
         "python": platform.python_version(),
         "profile": profile,
+        "status": results.status,
+        "error": results.error,
         "exit_status": results.exit_status,
         "seconds": round(sum(t.seconds for t in results.tests.values()), 3),
         "claims": [
@@ -157,12 +209,59 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
                 "statement": c.statement,
                 "verdicts": {}
                 if c.informational
-                else {d: verdicts.get((c.id, d), "not run") for d in dtypes},
+                else {d: verdicts.get((c.id, d), results.unrun_label(c.id)) for d in dtypes},
                 "tests": [asdict(t) for t in by_claim.get(c.id, [])],
             }
             for c in claims.values()
         ],
     }
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh hidden folder beside ``final`` that this run writes into, moved into place
+    by :func:`publish` at the end; :class:`ConfigError` if ``final`` cannot be written."""
+    if final.exists() and not final.is_dir():
+        raise ConfigError(f"--report-dir {final}: exists and is not a folder; give a folder")
+    parent = final.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        staging.chmod(0o777 & ~mask)  # a report folder, not a private temporary one
+        return staging
+    except OSError as exc:
+        raise ConfigError(
+            f"--report-dir {final}: cannot write there ({exc.strerror or exc});"
+            " give a writable folder"
+        ) from None
+
+
+def publish(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging`` as a whole: the folder holds exactly one run."""
+    old = staging.with_suffix(".old")
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_status_report(
+    final: Path, results: Results, backend_name: str, profile: str, claims: dict[str, Claim]
+) -> None:
+    """The report of a run that ended before any check (usage error, interrupted)."""
+    staging = staging_dir(final)
+    doc = to_json(results, claims, _NamedOnly(backend_name), profile)
+    (staging / "results.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    (staging / "summary.md").write_text(render.markdown(doc), encoding="utf-8")
+    publish(staging, final)
+
+
+@dataclass
+class _NamedOnly:
+    """A backend known by name only: it could not be loaded, or was never reached."""
+
+    name: str
 
 
 def write_reports(directory: Path, state: Any, claims: dict[str, Claim]) -> None:

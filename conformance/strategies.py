@@ -271,14 +271,15 @@ def cases(
 
     ``scalar``: reduce to one value (else the output has >= 2 elements and the case
     carries a random cotangent). ``detach``/``untracked``: for imperative engines, may
-    detach intermediates and leave some inputs untracked (at least one stays tracked).
+    detach intermediates; leave some inputs untracked (at least one input is tracked and
+    at least one is not).
     """
     rank = draw(st.sampled_from([2, 1, 3, 0]))  # rank 2 first: matmul needs it
     base = tuple(draw(st.integers(1, 3)) for _ in range(rank))
     if not scalar and int(np.prod(base)) < 2:
         base = (*base, 2)
     tr = Tracer()
-    for i in range(draw(st.integers(1, 3))):
+    for i in range(draw(st.integers(2 if untracked else 1, 3))):
         shape = base if i == 0 else draw(family_shape(base))
         tr.input(
             draw(values(shape, dtype, draw(st.sampled_from(["mixed", "positive", "negative"]))))
@@ -297,7 +298,8 @@ def cases(
     tracked = None
     if untracked:
         flags = draw(st.lists(st.booleans(), min_size=n_in, max_size=n_in))
-        flags[draw(st.integers(0, n_in - 1))] = True
+        on, off = draw(st.permutations(range(n_in)))[:2]
+        flags[on], flags[off] = True, False
         tracked = tuple(flags)
     expr = tr.expr(out)
     if not requires_grad(expr, tracked or (True,) * n_in)[expr.output]:
@@ -324,10 +326,12 @@ def cases(
 def gr2_inputs(
     draw: Any, dtype: str, max_rank: int, max_side: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """m and n of random broadcastable shapes, any finite values up to 1e3 in size."""
+    """m and n of random broadcastable shapes, any finite values up to 1e3 in size, not
+    all zero."""
     shapes = draw(mutually_broadcastable_shapes(num_shapes=2, max_dims=max_rank, max_side=max_side))
     elements = st.floats(-1e3, 1e3, allow_subnormal=False, width=32 if dtype == "float32" else 64)
     m, n = (draw(arrays(np.float64, s, elements=elements)) for s in shapes.input_shapes)
+    assume(np.any(m) or np.any(n))  # all zeros: zero gradients, nothing to tell apart
     return rounded(m, dtype), rounded(n, dtype)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 
 from conformance import tolerances
+from conformance.backend import Unsupported
 
 UNSUPPORTED = "unsupported: "
 """Prefix of the skip reason that the reports count as the *unsupported* verdict."""
@@ -113,3 +115,70 @@ def expect_close(
             ),
             repro=repro,
         )
+
+
+def expect_error_without_output_gradient(
+    backend: Any,
+    fn: Callable[..., Any],
+    primals: Sequence[np.ndarray],
+    dtype: str,
+    cotangent: np.ndarray,
+    *,
+    detail: str = "",
+    repro: str | None = None,
+) -> None:
+    """NS-1's error, exactly: ``backend.vjp`` of ``fn``'s non-scalar value without an
+    output gradient raises, and the raise is about the missing gradient.
+
+    The forward alone must succeed, and so must the same call on the value summed to one
+    element and on the value with ``cotangent``, so that a forward or an adapter that
+    raises anyway is not taken for the documented error. :class:`Unsupported` from the
+    call without a gradient fails the check: it says the engine cannot express a call
+    that NS-1 requires it to refuse.
+    """
+
+    def must_succeed(stage: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Unsupported:
+            raise
+        except Exception as exc:  # any other error: the control itself is broken
+            raise CheckFailure(
+                stage, f"raised {type(exc).__name__}: {exc}", "a result", detail=detail, repro=repro
+            ) from exc
+
+    inputs = [np.asarray(p) for p in primals]
+    value = must_succeed(
+        "forward alone",
+        lambda: backend.to_numpy(fn(*(backend.tensor(x, dtype) for x in inputs))),
+    )
+    must_succeed(
+        "VJP of the value summed to one element, without an output gradient",
+        lambda: backend.vjp(lambda *xs: backend.sum(fn(*xs)), inputs, dtype, None),
+    )
+    must_succeed("VJP with an output gradient", lambda: backend.vjp(fn, inputs, dtype, cotangent))
+    stage = "VJP without an output gradient"
+    expected = (
+        f"an error from backward/vjp: the value has {np.size(value)} elements"
+        " and no output gradient was given"
+    )
+    try:
+        returned, _ = backend.vjp(fn, inputs, dtype, None)
+    except Unsupported as exc:
+        raise CheckFailure(
+            stage,
+            f"raised Unsupported: {exc}",
+            expected,
+            detail="Unsupported is no error: NS-1 requires the engine to refuse this call\n"
+            + detail,
+            repro=repro,
+        ) from exc
+    except Exception:  # noqa: BLE001 - the documented error: any type but Unsupported
+        return
+    raise CheckFailure(
+        stage,
+        f"returned normally (value of shape {np.shape(returned)})",
+        expected,
+        detail=detail,
+        repro=repro,
+    )

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from conformance import cli as cli_module
+from conformance.runner import RunResult, run
+
+from . import vacuity_probe
 
 pytest_plugins = ["pytester"]
 
@@ -18,10 +21,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
+class SuiteRun:
+    result: RunResult
+    seen: dict[str, vacuity_probe.Seen]  # per test id: its conformance.vacuity records
+
+
+@pytest.fixture(scope="session")
+def torch_suite() -> SuiteRun:
+    """The whole suite on torch (ci profile), run once per session: the reference run,
+    with the vacuity probe attached."""
+    vacuity_probe.SEEN.clear()
+    result = run("torch", profile="ci", quiet=True, extra_args=["-p", "tests.vacuity_probe"])
+    return SuiteRun(result, dict(vacuity_probe.SEEN))
+
+
+@dataclass
 class Outcome:
     returncode: int
     stdout: str
     stderr: str
+
+
+def one_line_error(proc: Outcome | subprocess.CompletedProcess[str]) -> str:
+    """The one line a configuration error must be, with no traceback."""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
 
 
 def run_cli(

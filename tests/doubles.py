@@ -56,6 +56,28 @@ class GradientsOnlyBackend(TorchBackend):
     capabilities = frozenset({proto.BACKWARD})
 
 
+class UnsupportedVectorBackwardBackend(TorchBackend):
+    """backward without an output gradient on a non-scalar output raises Unsupported, not
+    an error: the adapter claims the engine cannot express what NS-1 requires it to refuse."""
+
+    name = "unsupported-vector-backward"
+
+    def backward(self, t: Any, grad: Any = None, retain_graph: bool = False) -> None:
+        if grad is None and t.numel() != 1:
+            raise proto.Unsupported("no implicit output gradient for a non-scalar tensor")
+        super().backward(t, grad, retain_graph)
+
+
+class RaisingBackwardBackend(TorchBackend):
+    """backward raises on every call, scalar outputs and explicit gradients included: an
+    error, but not the one NS-1 documents."""
+
+    name = "raising-backward"
+
+    def backward(self, t: Any, grad: Any = None, retain_graph: bool = False) -> None:
+        raise RuntimeError("this backward always fails")
+
+
 class MissingMatmul:
     """Not a backend: no matmul, no vjp."""
 

@@ -18,6 +18,8 @@ import torch
 
 from conformance.backends.torch_backend import TorchBackend
 
+from .doubles import WrongSignNegBackend
+
 
 class EngineFault(RuntimeError):
     """What a crashing engine raises."""
@@ -60,3 +62,14 @@ class HangingNegBackend(TorchBackend):
     def neg(self, a: Any) -> Any:
         while True:  # until the suite's per-check time limit interrupts it
             time.sleep(3600)
+
+
+class ChattyWrongSignNeg(WrongSignNegBackend):
+    """neg's backward is wrong, and every neg prints 2 MB: the console and the reports
+    must keep only the head of that output per failing check."""
+
+    name = "chatty-wrong-sign-neg"
+
+    def neg(self, a: Any) -> Any:
+        print("x" * 2_000_000)
+        return super().neg(a)

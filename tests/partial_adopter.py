@@ -135,3 +135,26 @@ class TinyBackend(Backend):
         seed = np.ones_like(out.value) if cotangent is None else np.asarray(cotangent, dtype)
         grads = backprop(out, seed)
         return out.value, [np.zeros_like(x.value) + grads.get(id(x), 0) for x in xs]
+
+
+class BadLogNoRealPow(TinyBackend):
+    """A wrong derivative of log (1/(2x)) beside an op raising Unsupported (pow with a
+    non-integer exponent): the log bug must fail CR-1, whatever examples met pow first."""
+
+    name = "bad-log-no-real-pow"
+    log = _unary(np.log, lambda x, y: 0.5 / x)
+
+    def pow(self, a: Node, exponent: float) -> Node:
+        if exponent != int(exponent):
+            raise Unsupported("bad-log has no pow with a real exponent")
+        return super().pow(a, exponent)
+
+
+class NoGradients(TinyBackend):
+    """An engine with values only: every gradient check raises Unsupported, so the
+    properties can run no example at all and are unsupported, not passed."""
+
+    name = "no-gradients"
+
+    def vjp(self, *args: Any, **kwargs: Any) -> Any:
+        raise Unsupported("no-gradients computes values only")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import one_line_error, run_cli
 
 SEED_CLAIMS = "GR-1,G-2,NS-1,LF-1,LF-2,NL-1,NL-2,GF-1,G-1,DG-1,LR-2,LR-3"
 
@@ -16,13 +16,6 @@ def _seed_run(cli, tmp_path, backend: str):
     proc = cli("--backend", backend, "--claims", SEED_CLAIMS, "--report-dir", str(tmp_path))
     report = json.loads((tmp_path / "results.json").read_text())
     return proc, {c["id"]: c["verdicts"] for c in report["claims"]}
-
-
-def _one_line_error(proc) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def test_a_correct_backend_passes_and_exits_0(cli, tmp_path):
@@ -73,20 +66,29 @@ def test_missing_capabilities_are_unsupported_and_exit_0(cli, tmp_path):
         (["--no-such-option"], "unrecognized arguments: --no-such-option"),
         (["--claims", "ZZ-1"], "unknown claim id(s) ZZ-1"),
         (["--profile", "fast"], "invalid choice: 'fast'"),
+        (["--timeout", "nan"], "invalid positive finite number of seconds value: 'nan'"),
+        (["--timeout", "inf"], "invalid positive finite number of seconds value: 'inf'"),
+        (["--timeout", "0"], "invalid positive finite number of seconds value: '0'"),
+        (["--timeout", "-1"], "invalid positive finite number of seconds value: '-1'"),
+        (["--workers", "0"], "invalid positive integer value: '0'"),
+        (["--claims", ""], "--claims: give at least one claim id"),
+        (["--claims", " , "], "--claims: give at least one claim id"),
+        (["--claims", "DG-2"], "no check was selected (informational claims"),
+        (["--claims", "GR-1", "--", "-k", "nomatch"], "no check was selected"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(cli, args, fragment):
     """Each configuration error is one line on stderr, exit code 2, no traceback."""
     proc = cli(*args)
     assert proc.returncode == 2
-    assert fragment in _one_line_error(proc)
+    assert fragment in one_line_error(proc)
 
 
 def test_the_backend_env_var_is_used_when_no_option_is_given(cli):
     """AUTOGRAD_CONFORMANCE_BACKEND chooses the backend."""
     proc = cli("--claims", "GR-1", env={"AUTOGRAD_CONFORMANCE_BACKEND": "nosuch"})
     assert proc.returncode == 2
-    assert "unknown backend 'nosuch'" in _one_line_error(proc)
+    assert "unknown backend 'nosuch'" in one_line_error(proc)
 
 
 def test_a_cuda_request_without_cuda_says_so(cli):
@@ -97,14 +99,14 @@ def test_a_cuda_request_without_cuda_says_so(cli):
         pytest.skip("this machine has CUDA; the message is for machines without it")
     proc = cli("--backend", "torch", "--device", "cuda")
     assert proc.returncode == 2
-    assert "sees no CUDA device" in _one_line_error(proc)
+    assert "sees no CUDA device" in one_line_error(proc)
 
 
 def test_the_console_command_reports_bad_input_in_one_line():
     """Run as a real process, an unknown backend gives one stderr line and exit 2."""
     proc = run_cli("--backend", "nosuch")
     assert proc.returncode == 2
-    assert _one_line_error(proc) == (
+    assert one_line_error(proc) == (
         "autograd-conformance: error: unknown backend 'nosuch'; known: "
         + proc.stderr.split("known: ", 1)[1].strip()
     )

@@ -1,90 +1,87 @@
-"""The real engines against the whole suite (ci profile), each skipped when not installed.
+"""The real engines against the whole suite (ci profile): torch, and the others where
+installed (CI installs MyGrad and HIPS autograd, so there they must run; jax is optional).
 
-Every engine must exit 0: its documented deviations are expected failures (its own
-``*_xfails.toml``), what it cannot express is unsupported, and everything else passes.
-These runs take minutes (jax's eager tracing is the slowest).
+Each engine must exit 0 with exactly the verdicts that its adapter and its own
+expected-failure file predict, never read from a run: a claim is xfailed where the file
+lists it, unsupported where it needs a capability the adapter does not declare, passed
+otherwise; informational claims get none. Test by test, exactly the tests an entry names
+fail (as expected), so an entry cannot hide a right part of a claim. These runs take
+minutes (jax's eager tracing is the slowest).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import pytest
 
+from conformance import specs, xfails
+from conformance.registry import load_backend
 from conformance.runner import RunResult, run
+from conformance.verdicts import UNSUPPORTED
 
-DTYPES = ("float32", "float64")
-# what a functional engine (gradients of functions only) cannot express
-GRAPH_SEMANTICS = ("G-1", "LF-1", "LF-2", "NL-1", "NL-2", "GF-1", "ST-1", "LR-2", "LR-3")
-# what every engine here can express, and passes
-GRADIENTS = ("G-2", "GR-1", "GR-2", "CR-1", "DG-1", "LR-1", "LR-4", "LR-5")
-
-
-def _suite_run(module: str, backend: str) -> RunResult:
-    pytest.importorskip(
-        module, reason=f"{module} is not installed: pip install 'autograd-conformance[{backend}]'"
-    )
-    return run(backend, profile="ci", quiet=True)
+# registered backends, each named as its engine's module (skipped when not installed)
+ENGINES = ("autograd", "jax", "mygrad", "torch")
+INSTALLED_BY_CI = {"torch", "mygrad", "autograd"}  # where CI is set, these must run
+LACKS = UNSUPPORTED + "backend lacks capability "  # how a check reports a missing capability
 
 
-def _verdicts_are(result: RunResult, claims: tuple[str, ...], verdict: str) -> None:
-    wrong = {
-        (c, d): result.verdicts.get((c, d))
-        for c in claims
-        for d in DTYPES
-        if result.verdicts.get((c, d)) != verdict
-    }
-    assert not wrong, f"expected {verdict}: {wrong}"
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> tuple[object, RunResult]:
+    """The backend and its run; torch's is the session's shared reference run."""
+    name = request.param
+    missing = f"{name} is not installed: pip install 'autograd-conformance[{name}]'"
+    if os.environ.get("CI") and name in INSTALLED_BY_CI and not importlib.util.find_spec(name):
+        pytest.fail(f"{missing} (.ci/run installs it, and CI is set)")
+    pytest.importorskip(name, reason=missing)
+    if name == "torch":
+        return load_backend(name), request.getfixturevalue("torch_suite").result
+    return load_backend(name), run(name, profile="ci", quiet=True)
 
 
-@pytest.fixture(scope="module")
-def mygrad_run() -> RunResult:
-    return _suite_run("mygrad", "mygrad")
+def _expected(backend: object) -> dict[tuple[str, str], str]:
+    entries = xfails.for_backend(backend)
+    declared = set(getattr(backend, "capabilities", ()))
+    out = {}
+    for claim in specs.all_claims().values():
+        if claim.informational:
+            continue
+        for dtype in getattr(backend, "dtypes", ()):
+            if any(e.claim == claim.id and e.dtype in (None, dtype) for e in entries):
+                out[claim.id, dtype] = "xfailed"
+            elif set(claim.requires) - declared:
+                out[claim.id, dtype] = "unsupported"
+            else:
+                out[claim.id, dtype] = "passed"
+    return out
 
 
-@pytest.fixture(scope="module", params=["jax", "autograd"])
-def functional_run(request: pytest.FixtureRequest) -> RunResult:
-    return _suite_run(request.param, request.param)
+def test_every_engine_exits_0_with_its_expected_failures(engine):
+    """Documented deviations are expected failures, and nothing else fails."""
+    _, result = engine
+    assert result.exit_code == 0, result.failures
 
 
-def test_mygrad_passes_the_suite_with_its_expected_failures(mygrad_run: RunResult) -> None:
-    """MyGrad exits 0 once its documented deviations are expected failures."""
-    assert mygrad_run.exit_code == 0, mygrad_run.failures
+def test_every_claim_gets_the_verdict_its_adapter_and_expected_failures_predict(engine):
+    """Each claim and dtype: xfailed if listed, unsupported if a capability is missing,
+    else passed; informational claims have no verdict (so none slides to unsupported)."""
+    backend, result = engine
+    assert result.verdicts == _expected(backend)
 
 
-def test_mygrads_documented_deviations_are_expected_failures(mygrad_run: RunResult) -> None:
-    """Silent sum of a vector backward, kept non-leaf grads, graph cleared by backward,
-    no accumulation across backward calls."""
-    _verdicts_are(mygrad_run, ("NS-1", "NL-1", "LF-1", "LF-2", "LR-2"), "xfailed")
-
-
-def test_mygrad_lacks_retain_grad_and_retain_graph_so_those_claims_are_unsupported(
-    mygrad_run: RunResult,
-) -> None:
-    """MyGrad has no retain_grad and always clears the graph: NL-2, ST-1 unsupported."""
-    _verdicts_are(mygrad_run, ("NL-2", "ST-1"), "unsupported")
-
-
-def test_mygrad_passes_the_gradient_and_graph_record_claims(mygrad_run: RunResult) -> None:
-    """Gradients, grad_fn records, the graph walk and untracked updates pass on MyGrad."""
-    _verdicts_are(mygrad_run, (*GRADIENTS, "GF-1", "G-1", "LR-3"), "passed")
-
-
-def test_a_functional_engine_passes_the_suite_without_expected_failures(
-    functional_run: RunResult,
-) -> None:
-    """jax and HIPS autograd exit 0 with no expected failure at all."""
-    assert functional_run.exit_code == 0, functional_run.failures
-    assert "xfailed" not in functional_run.verdicts.values()
-
-
-def test_a_functional_engine_reports_graph_semantics_claims_as_unsupported(
-    functional_run: RunResult,
-) -> None:
-    """Leaf flags, retain_grad, grad_fn, accumulation and in-place updates are unsupported."""
-    _verdicts_are(functional_run, GRAPH_SEMANTICS, "unsupported")
-
-
-def test_a_functional_engine_passes_every_claim_it_can_express(
-    functional_run: RunResult,
-) -> None:
-    """Gradients, the VJP and its error, branching on values and the regression pass."""
-    _verdicts_are(functional_run, (*GRADIENTS, "NS-1"), "passed")
+def test_exactly_the_tests_an_expected_failure_names_fail(engine):
+    """A test an entry names is xfailed; any other passes, or is unsupported for a
+    capability the adapter does not declare."""
+    backend, result = engine
+    entries = xfails.for_backend(backend)
+    declared = set(getattr(backend, "capabilities", ()))
+    for test in result.results.tests.values():
+        name = test.nodeid.split("::")[-1].split("[")[0]
+        if any(e.matches(test.claim, name, test.dtype) for e in entries):
+            assert test.verdict == "xfailed", (test.nodeid, test.verdict, test.message)
+        elif test.verdict != "passed":
+            assert test.verdict == "unsupported", (test.nodeid, test.verdict, test.message)
+            assert test.message.startswith(LACKS), (test.nodeid, test.message)
+            lacking = set(test.message.removeprefix(LACKS).split(", "))
+            assert not lacking & declared, (test.nodeid, test.message)

@@ -82,7 +82,7 @@ def test_a_wrongly_shaped_op_fails_where_the_shape_matters(tmp_path: Path) -> No
     seed = [
         t
         for t in result.results.tests.values()
-        if "test_a_vector_output_needs" in t.nodeid and t.verdict == "failed"
+        if "test_a_vector_output_with_an_output_gradient" in t.nodeid and t.verdict == "failed"
     ]
     assert len(seed) == len(DTYPES)
     assert all("Mismatch in shape" in t.message for t in seed)

@@ -276,7 +276,10 @@ def test_float16_arithmetic_is_outside_the_float32_policy() -> None:
     assert sum(caught) >= 0.1 * len(caught), sum(caught)
 
 
-@SOME
+# Fixed cases: a wrong gradient is called wrong when its error's slope along the test's
+# direction dominates the curvature, which an error of 1 + |g| in every element does on
+# every case measured (thousands), but no error does for every direction in theory.
+@settings(SOME, derandomize=True)
 @given(data=st.data())
 def test_taylor_test_tells_a_right_gradient_from_a_wrong_one(data: st.DataObject) -> None:
     """Remainders of the oracle's gradient are second order; of a wrong one, first order."""
@@ -286,7 +289,7 @@ def test_taylor_test_tells_a_right_gradient_from_a_wrong_one(data: st.DataObject
     assert "wrong" not in O.taylor_opinion(case.expr, case.inputs, grads)
     wrong = [g + 1 + np.abs(g) for g in grads]
     verdict = O.taylor_opinion(case.expr, case.inputs, wrong)
-    assert "wrong" in verdict or "inconclusive" in verdict, verdict
+    assert "gradient is wrong" in verdict, verdict
 
 
 def test_unbroadcast_sums_over_added_and_stretched_axes() -> None:

@@ -59,16 +59,40 @@ def test_what_the_engine_can_express_passes(tiny_run: tuple[RunResult, Path]) ->
             assert verdicts[(claim_id, dtype)] == "passed", (claim_id, dtype)
 
 
-def test_a_missing_op_makes_only_the_checks_that_reach_it_unsupported(
+def test_a_missing_op_costs_only_the_examples_that_reach_it(
     tiny_run: tuple[RunResult, Path],
 ) -> None:
-    """NS-1's seed example passes; random graphs that reach matmul are unsupported."""
-    tests = list(tiny_run[0].results.tests.values())
-    seed = [t for t in tests if "test_a_vector_output_needs" in t.nodeid]
-    assert seed and all(t.verdict == "passed" for t in seed)
-    by_matmul = [t for t in tests if "tiny has no matmul" in t.message]
-    assert by_matmul, "the drawn graphs never reached matmul"  # NS-1 and DG-1 draw it
-    assert all(t.verdict == "unsupported" for t in by_matmul)
-    for t in tests:
-        if t.claim in ("NS-1", "DG-1") and t.verdict != "passed":
-            assert t in by_matmul, t.nodeid
+    """Random graphs that reach matmul are rejected; NS-1 and DG-1 are judged, and pass,
+    on the others, and their reports say how many examples the engine could not run."""
+    tests = [t for t in tiny_run[0].results.tests.values() if t.claim in ("NS-1", "DG-1")]
+    assert tests and all(t.verdict == "passed" for t in tests), [
+        (t.nodeid, t.verdict) for t in tests
+    ]
+    noted = [t for t in tests if "rejected as unsupported: tiny has no matmul" in t.message]
+    assert noted, "the drawn graphs never reached matmul"  # NS-1 and DG-1 draw it
+
+
+def _claim_run(backend: str, claim: str) -> RunResult:
+    return run(f"tests.partial_adopter:{backend}", claims=[claim], profile="ci", quiet=True)
+
+
+def test_an_unsupported_op_never_hides_a_wrong_derivative() -> None:
+    """A wrong log beside a pow raising Unsupported fails CR-1 in both dtypes, exit 1,
+    with the log counterexample."""
+    result = _claim_run("BadLogNoRealPow", "CR-1")
+    assert result.exit_code == 1
+    assert {result.verdicts[("CR-1", d)] for d in DTYPES} == {"failed"}
+    for dtype in DTYPES:
+        assert "log(" in result.failures[("CR-1", dtype)]
+
+
+def test_a_property_no_example_of_which_can_run_is_unsupported() -> None:
+    """When every example raises Unsupported, the property is unsupported (not passed),
+    and the report says how many were rejected and why."""
+    result = _claim_run("NoGradients", "CR-1")
+    assert result.exit_code == 0
+    for dtype in DTYPES:
+        assert result.verdicts[("CR-1", dtype)] == "unsupported"
+    messages = [t.message for t in result.results.tests.values()]
+    assert messages and all("no example could run" in m for m in messages)
+    assert all("rejected as unsupported: no-gradients computes values only" in m for m in messages)

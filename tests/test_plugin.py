@@ -1,4 +1,4 @@
-"""The plugin's run-level behaviour: expected failures, parallel runs, quiet output."""
+"""The plugin's run-level behaviour: expected failures, isolated runs, quiet output."""
 
 from __future__ import annotations
 
@@ -38,12 +38,12 @@ def test_an_expected_failure_that_passes_fails_the_run(tmp_path):
     assert result.verdicts[("GR-1", "float64")] == "xpassed"
 
 
-def test_an_entry_matching_no_test_is_a_usage_error(tmp_path, capsys):
+def test_an_entry_matching_no_test_is_a_usage_error(tmp_path):
     """A stale entry (no such test) stops the run with exit 2, naming the entry."""
     body = '[[expected_failure]]\nclaim = "GR-1"\ntest = "no_such_check"\nreason = "old"\n'
     result = run("torch", claims=SEED, quiet=True, extra_args=_xfail_file(tmp_path, body))
     assert result.exit_code == 2
-    assert "xfails.toml#1 (claim GR-1, test no_such_check)" in capsys.readouterr().err
+    assert "xfails.toml#1 (claim GR-1, test no_such_check)" in result.error
 
 
 def test_a_malformed_expected_failure_file_names_the_entry(tmp_path):
@@ -54,14 +54,14 @@ def test_a_malformed_expected_failure_file_names_the_entry(tmp_path):
         xfails.load(path)
 
 
-def test_parallel_runs_give_the_serial_verdicts(tmp_path):
-    """Under pytest-xdist (-n 2) the verdicts and the merged report equal a serial run's."""
-    pytest.importorskip("xdist")
+def test_isolated_runs_give_the_in_process_verdicts(tmp_path):
+    """Isolated in two worker processes, the verdicts and the merged report equal an
+    in-process run's."""
     backend = "tests.doubles:KeepsNonLeafGradsBackend"
     claims = [*SEED, "NL-2", "GF-1", "NS-1", "LR-1"]
     serial = run(backend, claims=claims, report_dir=tmp_path / "serial", quiet=True)
     parallel = run(
-        backend, claims=claims, report_dir=tmp_path / "parallel", quiet=True, extra_args=["-n", "2"]
+        backend, claims=claims, report_dir=tmp_path / "parallel", quiet=True, isolate=True
     )
     assert serial.exit_code == parallel.exit_code == 1
     assert serial.verdicts == parallel.verdicts

@@ -31,6 +31,7 @@ from conformance.regression_checks import (
     divergence_horizon,
 )
 from conformance.specs import claim
+from conformance.vacuity import exercised
 from conformance.verdicts import CheckFailure, expect_close, snippet
 
 Recorder = Callable[[str, dict[str, list[float]]], None]
@@ -100,6 +101,15 @@ class Curves:
         if final is None or self.passing < PASSING_CURVES:
             self.record(name, case, run, b)
             self.passing += final is not None
+
+
+def _crossing_predicted(case: Case) -> bool:
+    """Does theory put the loss below the threshold within the budget (else the crossing
+    check only says that the run does not stop)?"""
+    p = claim("LR-5").params
+    return (
+        rg.predicted_stop(case.data, case.lr_eff, p["threshold"], p["max_iterations"]) is not None
+    )
 
 
 def _check_stable_crossing(
@@ -234,6 +244,9 @@ def test_gradient_descent_follows_the_closed_form_recurrence(
         case = _draw(backend, dtype, seed, fraction)
         b = case.bounds(iterations)
         run = case.run_checked(iterations)
+        exercised(
+            "steps comparable with the closed form", bool(b.comparable[: run.iterations].any())
+        )
         with curves.judging(f"LR-5 trajectory, seed {seed}", case, run, b):
             check_trajectory(run, b, case.repro(iterations))
 
@@ -253,6 +266,9 @@ def test_below_the_stability_bound_the_loss_falls_every_step_toward_the_minimum(
         case = _draw(backend, dtype, seed, fraction)
         th = rg.theory(case.data)
         b = case.bounds(iterations)
+        # a fall beyond the bounds: a run that stays put could not be told from it
+        fall = b.expected.loss[0] - b.expected.loss[-1]
+        exercised("a visible fall of the loss", fall > b.loss_tol[0] + b.loss_tol[-1])
         run = case.run_checked(iterations)
         repro = case.repro(iterations)
         with curves.judging(f"LR-5 descent, seed {seed}", case, run, b):
@@ -275,6 +291,7 @@ def test_below_the_stability_bound_the_loss_drops_below_1_where_theory_predicts(
         # the minimum may be above the threshold for some draw: the window is then empty
         # and the run must not stop, which check_stop states
         case = _draw(backend, dtype, seed, fraction)
+        exercised("a predicted crossing", _crossing_predicted(case))
         _check_stable_crossing(
             case, p["max_iterations"], p["threshold"], curves, f"LR-5 crossing, seed {seed}"
         )
@@ -292,6 +309,7 @@ def test_above_the_stability_bound_the_loss_diverges_and_is_reported(
     @given(seed=SEEDS, fraction=_fractions("diverging_fractions"))
     def check(seed: int, fraction: float) -> None:
         case = _draw(backend, dtype, seed, fraction)
+        exercised("an lr above the bound", case.lr_eff > rg.theory(case.data).stability_bound)
         _check_diverging(case, curves, f"LR-5 divergence, seed {seed}")
 
     check()
@@ -309,7 +327,9 @@ def test_at_the_seeds_learning_rate_the_stability_bound_decides_the_outcome(
     def check(seed: int) -> None:
         case = _draw(backend, dtype, seed, None)
         # the claim's condition, checked per draw rather than by choosing seeds
-        if case.lr_eff < rg.theory(case.data).stability_bound:
+        stable = case.lr_eff < rg.theory(case.data).stability_bound
+        exercised("a divergence or a predicted crossing", not stable or _crossing_predicted(case))
+        if stable:
             _check_stable_crossing(
                 case,
                 p["max_iterations"],

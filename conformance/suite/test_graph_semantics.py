@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from conformance.backend import DETACH, NN_OPS, RETAIN_GRAPH
@@ -21,6 +21,7 @@ from conformance.expr import Case, check_arrays, describe, evaluate, repro
 from conformance.oracles import Reference, analytic, requires_grad
 from conformance.specs import claim
 from conformance.strategies import cases
+from conformance.vacuity import exercised
 from conformance.verdicts import CheckFailure, require
 
 
@@ -79,81 +80,154 @@ def check_stored_grads(
     ref: Reference,
     retained: Sequence[int] = (),
     passes: int = 1,
-    others_hold_none: bool = False,
 ) -> None:
-    """After ``passes`` backward passes: tracked leaves and ``retained`` nodes hold
-    ``passes`` times the oracle's adjoint (None or zeros where none reaches them); with
-    ``others_hold_none`` (NL-1's own statement), every other tensor holds no gradient."""
-    tracked = case.tracked or (True,) * len(case.inputs)
-    text = repro(case, backend, retained)
+    """After ``passes`` backward passes, tracked leaves and ``retained`` nodes hold
+    ``passes`` times the oracle's adjoint (None or zeros where none reaches them)."""
     rows = []
-    for k, (node, t) in enumerate(zip(case.expr.nodes, tensors, strict=True)):
-        keeps = (node.op == "input" and tracked[node.index]) or k in retained
-        actual = read_grad(backend, t)
-        if not keeps:
-            if others_hold_none and actual is not None:
-                raise CheckFailure(
-                    f"gradient stored on {node_name(case, k)}",
-                    actual,
-                    None,
-                    detail="only tracked leaves and tensors that asked to "
-                    "retain their gradient keep one\n" + describe(case),
-                    repro=text,
-                )
-            continue
+    for k in holders(case, retained):
         adj, scale = ref.adjoints[k], ref.scales[k]
+        actual = read_grad(backend, tensors[k])
         if adj is None or scale is None:  # nothing flows back to it: no gradient, or zeros
             adj = scale = np.zeros_like(ref.values[k])
             actual = adj if actual is None else actual
         rows.append((node_name(case, k), actual, passes * adj, passes * scale))
-    check_arrays("gradient", rows, case.dtype, lambda: describe(case), text)
+    check_arrays(
+        "gradient", rows, case.dtype, lambda: describe(case), repro(case, backend, retained)
+    )
+
+
+def check_no_other_grads(backend: Any, case: Case, tensors: Sequence[Any]) -> None:
+    """NL-1's own statement: after backward, every tensor but the tracked leaves holds
+    no gradient."""
+    keep = holders(case)
+    for k, t in enumerate(tensors):
+        actual = read_grad(backend, t)
+        if k not in keep and actual is not None:
+            raise CheckFailure(
+                f"gradient stored on {node_name(case, k)}",
+                actual,
+                None,
+                detail="only tracked leaves and tensors that asked to "
+                "retain their gradient keep one\n" + describe(case),
+                repro=repro(case, backend),
+            )
+
+
+def holders(case: Case, retained: Sequence[int] = ()) -> list[int]:
+    """The nodes that keep a gradient: tracked inputs and the ``retained`` ones."""
+    tracked = case.tracked or (True,) * len(case.inputs)
+    return [
+        k
+        for k, node in enumerate(case.expr.nodes)
+        if (node.op == "input" and tracked[node.index]) or k in retained
+    ]
+
+
+def reaches_a_leaf(case: Case, ref: Reference) -> bool:
+    """Does a gradient flow from the output back to some tracked leaf?"""
+    return any(ref.adjoints[k] is not None for k in holders(case))
+
+
+def has_untracked(case: Case) -> bool:
+    """Does ``case`` have an untracked input or a computed tensor no tracked one reaches?"""
+    needs = requires_grad(case.expr, case.tracked or (True,) * len(case.inputs))
+    return any(n.op != "const" and not needs[k] for k, n in enumerate(case.expr.nodes))
+
+
+def has_non_leaf(case: Case) -> bool:
+    """Does ``case`` compute a tensor from a tracked one (a non-leaf)?"""
+    needs = requires_grad(case.expr, case.tracked or (True,) * len(case.inputs))
+    return any(n.op not in ("input", "const") and needs[k] for k, n in enumerate(case.expr.nodes))
+
+
+def check_leafness(
+    backend: Any, dtype: str, data: st.DataObject, claim_id: str, *, after_backward: bool
+) -> None:
+    """LF-1 (every input tracked) or LF-2 (some untracked, detach): the leaves are the
+    user-made tensors and what no tracked tensor reaches, before or after backward."""
+    require(backend, *claim(claim_id).requires)
+    untracked = claim_id == "LF-2"
+    case = draw_case(data, backend, dtype, untracked=untracked)
+    if untracked:
+        exercised("an untracked tensor", has_untracked(case))
+    else:
+        exercised("a non-leaf", has_non_leaf(case))
+    tensors = build(backend, case)
+    if after_backward:
+        backend.backward(tensors[case.expr.output])
+    check_leaves(backend, case, tensors, "after backward" if after_backward else "before backward")
 
 
 @pytest.mark.claim("LF-1")
 @settings(deadline=None)
 @given(data=st.data())
-def test_user_created_tensors_are_exactly_the_leaves(
+def test_before_backward_user_created_tensors_are_exactly_the_leaves(
     backend: Any, dtype: str, data: st.DataObject
 ) -> None:
     """With every input tracked, the inputs are leaves and every computed tensor is not."""
-    require(backend, *claim("LF-1").requires)
-    case = draw_case(data, backend, dtype, untracked=False)
-    tensors = build(backend, case)
-    check_leaves(backend, case, tensors, "before backward")
-    backend.backward(tensors[case.expr.output])
-    check_leaves(backend, case, tensors, "after backward")
+    check_leafness(backend, dtype, data, "LF-1", after_backward=False)
+
+
+@pytest.mark.claim("LF-1")
+@settings(deadline=None)
+@given(data=st.data())
+def test_after_backward_user_created_tensors_are_still_exactly_the_leaves(
+    backend: Any, dtype: str, data: st.DataObject
+) -> None:
+    """A backward pass changes no leaf flag: the inputs alone stay leaves."""
+    check_leafness(backend, dtype, data, "LF-1", after_backward=True)
 
 
 @pytest.mark.claim("LF-2")
 @settings(deadline=None)
 @given(data=st.data())
-def test_leafness_follows_whether_a_tracked_tensor_computed_it(
+def test_before_backward_leafness_follows_whether_a_tracked_tensor_computed_it(
     backend: Any, dtype: str, data: st.DataObject
 ) -> None:
     """User-made tensors, tracked or not, are leaves; computed ones are leaves only when no
     tracked tensor reaches them."""
-    require(backend, *claim("LF-2").requires)
-    case = draw_case(data, backend, dtype, untracked=True)
-    tensors = build(backend, case)
-    check_leaves(backend, case, tensors, "before backward")
-    backend.backward(tensors[case.expr.output])
-    check_leaves(backend, case, tensors, "after backward")
+    check_leafness(backend, dtype, data, "LF-2", after_backward=False)
+
+
+@pytest.mark.claim("LF-2")
+@settings(deadline=None)
+@given(data=st.data())
+def test_after_backward_leafness_still_follows_whether_a_tracked_tensor_computed_it(
+    backend: Any, dtype: str, data: st.DataObject
+) -> None:
+    """A backward pass changes no leaf flag, with untracked inputs and detach too."""
+    check_leafness(backend, dtype, data, "LF-2", after_backward=True)
 
 
 @pytest.mark.claim("NL-1")
 @settings(deadline=None)
 @given(data=st.data())
-def test_after_backward_only_tracked_leaves_hold_gradients(
+def test_after_backward_tracked_leaves_hold_the_chain_rules_gradient(
     backend: Any, dtype: str, data: st.DataObject
 ) -> None:
-    """After backward, tracked leaves hold the chain rule's gradient (detach cuts it);
-    computed tensors and untracked ones hold none."""
+    """After backward, each tracked leaf holds the chain rule's gradient (detach cuts it)."""
     require(backend, *claim("NL-1").requires)
     case = draw_case(data, backend, dtype, untracked=True)
+    ref = analytic(case.expr, case.inputs)
+    exercised("a leaf the output reaches", reaches_a_leaf(case, ref))
     tensors = build(backend, case)
     backend.backward(tensors[case.expr.output])
-    ref = analytic(case.expr, case.inputs)
-    check_stored_grads(backend, case, tensors, ref, others_hold_none=True)
+    check_stored_grads(backend, case, tensors, ref)
+
+
+@pytest.mark.claim("NL-1")
+@settings(deadline=None)
+@given(data=st.data())
+def test_after_backward_computed_and_untracked_tensors_hold_no_gradient(
+    backend: Any, dtype: str, data: st.DataObject
+) -> None:
+    """After backward, no tensor but the tracked leaves holds a gradient."""
+    require(backend, *claim("NL-1").requires)
+    case = draw_case(data, backend, dtype, untracked=True)
+    exercised("a non-leaf", has_non_leaf(case))
+    tensors = build(backend, case)
+    backend.backward(tensors[case.expr.output])
+    check_no_other_grads(backend, case, tensors)
 
 
 @pytest.mark.claim("NL-2")
@@ -169,10 +243,11 @@ def test_retained_non_leaves_hold_their_gradient(
     candidates = [
         k for k, n in enumerate(case.expr.nodes) if needs[k] and n.op not in ("input", "const")
     ]
+    assume(candidates)  # nearly always: the output itself is computed from a tracked input
     retained = data.draw(
-        st.lists(st.sampled_from(candidates), unique=True) if candidates else st.just([]),
-        label="retained nodes",
+        st.lists(st.sampled_from(candidates), min_size=1, unique=True), label="retained nodes"
     )
+    exercised("a retained non-leaf", bool(retained))
     tensors = build(backend, case)
     for k in retained:
         backend.retain_grad(tensors[k])
@@ -195,6 +270,7 @@ def test_gradients_accumulate_over_passes_and_zeroing_clears_them(
     for _ in range(passes):
         backend.backward(tensors[case.expr.output], None, retain_graph=True)
     ref = analytic(case.expr, case.inputs)
+    exercised("a leaf the output reaches", reaches_a_leaf(case, ref))
     check_stored_grads(backend, case, tensors, ref, passes=passes)
     # the leaves that hold a gradient (those the output reaches) are zeroed
     leaves = [

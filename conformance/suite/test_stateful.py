@@ -11,6 +11,7 @@ pass through a graph already released (no retain_graph) or built on a since-upda
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -31,6 +33,7 @@ from conformance.expr import Expr, check_arrays
 from conformance.oracles import Tracer, analytic
 from conformance.specs import claim
 from conformance.strategies import domain_ok, family_shape, result_ok, rounded, values
+from conformance.vacuity import exercised
 from conformance.verdicts import CheckFailure, require
 
 UNARY = ("neg", "exp", "log", "sin", "cos", "tanh", "sqrt")
@@ -59,6 +62,7 @@ def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
             self.models: list[Model] = []
             self.released: set[int] = set()  # nodes whose graph a backward pass freed
             self.stale: set[int] = set()  # leaf versions replaced by an in-place update
+            self.passes = 0  # backward passes run: without one, nothing holds a gradient
 
         # which tensors each operation may be applied to, per the documented semantics
         def tracked_leaves(self) -> list[int]:
@@ -81,6 +85,11 @@ def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
 
         def _pick(self, data: st.DataObject, pool: list[int], label: str) -> int:
             return data.draw(st.sampled_from(pool), label=label)
+
+        @initialize(data=st.data())
+        def create_tracked(self, data: st.DataObject) -> None:
+            # every run has a tracked tensor, whichever rules swarm testing leaves out
+            self.create(data, True)
 
         @rule(data=st.data(), tracked=st.booleans())
         def create(self, data: st.DataObject, tracked: bool) -> None:
@@ -136,9 +145,14 @@ def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
                 if int(np.prod(shape)) == 1
                 else data.draw(values(shape, dtype), label="output gradient")
             )
+            self._backward(m, seed, keep)
+
+        def _backward(self, m: Model, seed: np.ndarray | None, keep: bool) -> None:
+            """One backward pass from m with output gradient ``seed``, engine and model."""
             backend.backward(
                 m.tensor, None if seed is None else backend.tensor(seed, dtype), retain_graph=keep
             )
+            self.passes += 1
             inputs = [np.zeros(0)] * sum(1 for n in self.tr.nodes if n.op == "input")
             for k, n in enumerate(self.tr.nodes):
                 if n.op == "input":
@@ -185,6 +199,21 @@ def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
                     if self.tr.nodes[k].op != "detach":
                         todo.extend(self.tr.nodes[k].args)
             return seen
+
+        def teardown(self) -> None:
+            # Swarm testing leaves the backward rule out of about half the runs, and a
+            # run without a pass checks no stored gradient. So a run that ended normally
+            # (no exception in flight, which this would hide) ends with one more pass,
+            # from its newest differentiable tensor, and the checks.
+            if sys.exc_info()[0] is not None:
+                return
+            ready = self.differentiable()
+            if ready:
+                m = self.models[ready[-1]]
+                shape = self.tr.values[m.node].shape
+                self._backward(m, None if int(np.prod(shape)) == 1 else np.ones(shape), False)
+                self.matches_the_model()
+            exercised("a backward pass", self.passes > 0)
 
         @invariant()
         def matches_the_model(self) -> None:

@@ -1,0 +1,114 @@
+"""Hypothesis inside the suite's checks only: the suite's profile and storage folder hold
+while a check runs and the caller's are back afterwards; an example the engine cannot run
+(it raised ``Unsupported``) is rejected from the search, never taken as the outcome.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import configuration, reject, settings
+from hypothesis.errors import Unsatisfiable
+
+from conformance import profiles
+from conformance.backend import Unsupported
+
+# the reasons of the running check's rejected examples (one check runs at a time)
+_rejected: Counter[str] = Counter()
+
+
+def reject_unsupported(item: Any) -> None:
+    """Make the Hypothesis test behind ``item`` reject the examples that raise Unsupported.
+
+    A property is then judged on the examples the engine can run: a failing one fails it,
+    whatever other examples raised. Done once per test function (items share it).
+    """
+    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    if handle is None or getattr(handle.inner_test, "rejects_unsupported", False):
+        return
+    inner = handle.inner_test
+
+    @functools.wraps(inner)
+    def run_example(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return inner(*args, **kwargs)
+        except Unsupported as exc:
+            _rejected[str(exc) or "Unsupported"] += 1
+            reject()
+
+    run_example.rejects_unsupported = True  # type: ignore[attr-defined]
+    handle.inner_test = run_example
+
+
+def _reasons() -> str:
+    total = sum(_rejected.values())
+    common = "; ".join(f"{reason} ({n}x)" for reason, n in _rejected.most_common(3))
+    return f"{total} example(s) rejected as unsupported: {common}"
+
+
+def rejection_note() -> str:
+    """What the running check's rejected examples were, if any."""
+    return _reasons() if _rejected else ""
+
+
+def unsupported_reason(exc: BaseException) -> str | None:
+    """Why a check that raised ``exc`` is *unsupported*, or None if it is not."""
+    if isinstance(exc, Unsupported):
+        return str(exc) or "the adapter raised Unsupported"
+    if isinstance(exc, Unsatisfiable) and _rejected:
+        return "no example could run: " + _reasons()
+    return None
+
+
+@contextmanager
+def storage(home: Path | None) -> Iterator[None]:
+    """Hypothesis's files (its constants cache) under ``home`` in the block, if given."""
+    if home is None:
+        yield
+        return
+    previous = vars(configuration).get("__hypothesis_home_directory")
+    configuration.set_hypothesis_home_dir(home / "hypothesis")
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(previous)
+
+
+class StorageDuringCollection:
+    """Hypothesis's pytest plugin caches the collected modules' constants on disk: in a
+    suite run that cache goes to the run's scratch folder, not the current folder."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(self) -> Generator[None, None, None]:
+        with storage(self.home):
+            return (yield)
+
+
+@contextmanager
+def suite_settings(item: Any, profile: str, derandomize: bool, home: Path | None) -> Iterator[None]:
+    """Run ``item`` under the suite's profile, with Hypothesis's files under ``home``."""
+    _rejected.clear()
+    previous_profile = settings.get_current_profile_name()
+    profiles.load(profile, derandomize=derandomize)
+    test = getattr(item, "obj", None)
+    given = getattr(test, "hypothesis", None) is not None
+    # a @given test holds the settings in force when it was decorated: give it the suite's
+    saved = test._hypothesis_internal_use_settings if given else None  # type: ignore[union-attr]
+    if given:
+        test._hypothesis_internal_use_settings = settings.default  # type: ignore[union-attr]
+    try:
+        with storage(home):
+            yield
+    finally:
+        if given:
+            test._hypothesis_internal_use_settings = saved  # type: ignore[union-attr]
+        settings.load_profile(previous_profile)
