@@ -16,7 +16,7 @@ import pytest
 from hypothesis import configuration, reject, settings
 from hypothesis.errors import Unsatisfiable
 
-from conformance import profiles
+from conformance import ops, profiles
 from conformance.backend import Unsupported
 
 # the reasons of the running check's rejected examples (one check runs at a time)
@@ -37,10 +37,16 @@ def reject_unsupported(item: Any) -> None:
     @functools.wraps(inner)
     def run_example(*args: Any, **kwargs: Any) -> Any:
         try:
-            return inner(*args, **kwargs)
+            result = inner(*args, **kwargs)
         except Unsupported as exc:
+            ops.settle(judged=False)
             _rejected[str(exc) or "Unsupported"] += 1
             reject()
+        except BaseException:
+            ops.settle(judged=True)  # a failing example was judged too
+            raise
+        ops.settle(judged=True)
+        return result
 
     run_example.rejects_unsupported = True  # type: ignore[attr-defined]
     handle.inner_test = run_example

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.backend import CAPABILITIES, REQUIRED_METHODS
+from conformance.ops import ALL_OPS
 
 _SIZE = 4096
 _HEAD = struct.Struct("<qd")  # pid, start of the running check (0: none)
@@ -32,7 +33,7 @@ _NODE = slice(_HEAD.size, 2048)
 _STAGE = slice(2048, 2176)
 #: The adapter methods whose calls the breadcrumb follows.
 TRACKED = tuple(
-    dict.fromkeys((*REQUIRED_METHODS, *(m for ms in CAPABILITIES.values() for m in ms)))
+    dict.fromkeys((*REQUIRED_METHODS, *ALL_OPS, *(m for ms in CAPABILITIES.values() for m in ms)))
 )
 FAULT_LINES = 12  # of the fault handler's traceback, in a failure message
 

@@ -19,7 +19,17 @@ from typing import Any
 
 import pytest
 
-from conformance import hypothesis_scope, isolation, profiles, reporting, specs, xfails
+from conformance import (
+    hypothesis_scope,
+    isolation,
+    op_table,
+    ops,
+    profiles,
+    reporting,
+    specs,
+    xfails,
+)
+from conformance.backend import Unsupported
 from conformance.errors import ConfigError
 from conformance.registry import load_backend
 from conformance.time_limit import time_limit
@@ -289,7 +299,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _usage_error(state, f"expected-failure entries match no test: {where}; remove them")
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    # the op diagnosis first: fast, and what a failing property's report points to
+    items[:] = sorted(keep, key=lambda item: _claim_of(item) != op_table.CLAIM)
 
 
 def _usage_error(state: RunState, message: str) -> None:
@@ -335,19 +346,35 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     start = time.perf_counter()
     if state.crumb is not None:
         state.crumb.start(item.nodeid)
+    ops.start_check()
     try:
         with (
             hypothesis_scope.suite_settings(item, state.profile, derandomize, state.scratch),
             time_limit(state.timeout),
         ):
             return (yield)
+    except Unsupported:
+        ops.settle(judged=False)
+        raise
     finally:
         if state.crumb is not None:
             state.crumb.stop()
-        item.user_properties.append(("seconds", round(time.perf_counter() - start, 4)))
-        note = hypothesis_scope.rejection_note()
-        if note:
-            item.user_properties.append(("note", note))
+        ops.settle(judged=True)
+        _record_check(item, state, time.perf_counter() - start)
+
+
+def _record_check(item: pytest.Item, state: RunState, seconds: float) -> None:
+    """What the reports say about a check besides its verdict."""
+    props = item.user_properties
+    props.append(("seconds", round(seconds, 4)))
+    note = hypothesis_scope.rejection_note()
+    if note:
+        props.append(("note", note))
+    if ops.covered():
+        props.append(("ops", ops.covered()))
+    have = getattr(state.backend, "conformance_ops", None)
+    if have is not None:  # the checks asked which ops the engine has
+        props.append(("available_ops", [op for op in ops.ALL_OPS if op in have]))
 
 
 def _cap(text: str) -> str:

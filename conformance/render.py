@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from conformance import op_table
+
 COLOURS = ("#c0392b", "#2471a3", "#229954", "#7d3c98")
 REPRO_MARK = "reproduce with:"
 
@@ -69,6 +71,51 @@ def status_line(doc: dict[str, Any]) -> str:
     return doc["status"] + (f": {doc['error']}" if doc["error"] else "")
 
 
+def _ops_lines(doc: dict[str, Any]) -> list[str]:
+    """Which ops the engine has, and which each claim's checks exercised (plain text)."""
+    backend = doc["backend"]
+    out = []
+    if backend.get("ops") is not None:
+        missing = ", ".join(backend["missing_ops"]) or "none"
+        out.append(f"Ops the engine has: {', '.join(backend['ops'])}; lacks: {missing}.")
+    out += [f"{c['id']} covered: {', '.join(c['ops'])}." for c in doc["claims"] if c.get("ops")]
+    return out
+
+
+def _markdown_ops(doc: dict[str, Any]) -> list[str]:
+    out = [""] + [md_text(line) for line in _ops_lines(doc)]
+    table = doc.get("op_table") or []
+    if table:
+        shapes, body = op_table.grid(table)
+        dtypes = "/".join(dict.fromkeys(r["dtype"] for r in table))
+        out += ["", f"## Op diagnosis (OP-1), cells per dtype {md_text(dtypes)}", ""]
+        out += [md_text(op_table.LEGEND), ""]
+        out.append("| op | " + " | ".join(map(md_text, shapes)) + " |")
+        out.append("|---|" + "---|" * len(shapes))
+        out += ["| " + " | ".join(md_text(c or "-") for c in row) + " |" for row in body]
+    return out
+
+
+def _html_ops(doc: dict[str, Any]) -> list[str]:
+    esc = html.escape
+    out = [f"<p>{esc(line)}</p>" for line in _ops_lines(doc)]
+    table = doc.get("op_table") or []
+    if table:
+        shapes, body = op_table.grid(table)
+        dtypes = "/".join(dict.fromkeys(r["dtype"] for r in table))
+        out += [f"<h2>Op diagnosis (OP-1), cells per dtype {esc(dtypes)}</h2>"]
+        out += [f"<p>{esc(op_table.LEGEND)}</p>", '<table id="ops"><thead><tr><th>op</th>']
+        out[-1] += "".join(f"<th>{esc(s)}</th>" for s in shapes) + "</tr></thead><tbody>"
+        for row in body:
+            kinds = ["failed" if "FAIL" in c else "passed" if c else "" for c in row[1:]]
+            cells = "".join(
+                f'<td class="{k}">{esc(c or "-")}</td>' for k, c in zip(kinds, row[1:], strict=True)
+            )
+            out.append(f"<tr><td>{esc(row[0])}</td>{cells}</tr>")
+        out.append("</tbody></table>")
+    return out
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """A summary for CI pages and pull requests.
 
@@ -94,6 +141,7 @@ def markdown(doc: dict[str, Any]) -> str:
             cells = [claim["verdicts"].get(d, "not run") for d in dtypes]
         row = [claim["id"], claim["statement"], *cells]
         out.append("| " + " | ".join(map(md_text, row)) + " |")
+    out += _markdown_ops(doc)
     failures = _failures(doc)
     if failures:
         out += ["", "## Failures", ""]
@@ -213,6 +261,7 @@ def html_page(doc: dict[str, Any]) -> str:
             + "</tr></thead><tbody>",
             *rows,
             "</tbody></table>",
+            *_html_ops(doc),
             f"<h2>Failures ({len(failures)})</h2>",
             *failures,
             f"<h2>Loss curves ({len(plots)})</h2>",

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance import render
+from conformance import op_table, render
 from conformance.errors import ConfigError
+from conformance.ops import ALL_OPS
 from conformance.specs import Claim
 from conformance.verdicts import UNSUPPORTED
 
@@ -40,6 +41,8 @@ class TestResult:
     repro: str = ""
     seconds: float = 0.0
     curves: list[dict[str, Any]] = field(default_factory=list)
+    ops: list[str] = field(default_factory=list)  # the ops the check's examples exercised
+    op_table: list[dict[str, str]] = field(default_factory=list)  # OP-1's rows
 
 
 def _skip_reason(report: Any) -> str:
@@ -85,6 +88,7 @@ class Results:
         self.status = "complete"
         self.error = ""
         self.selected: list[str] | None = None
+        self.available_ops: list[str] | None = None  # once a check has asked the engine
 
     def add(self, report: Any) -> None:
         props = dict(report.user_properties)
@@ -103,6 +107,10 @@ class Results:
             test.repro = render.repro_of(message)
         test.seconds = float(props.get("seconds", test.seconds))
         test.curves = [v for k, v in report.user_properties if k == "curve"] or test.curves
+        test.ops = list(props.get("ops", test.ops))
+        test.op_table = list(props.get("op_table", test.op_table))
+        if "available_ops" in props:
+            self.available_ops = list(props["available_ops"])
 
     def identity(self, nodeid: str) -> tuple[str, str]:
         """(claim, dtype) of a check seen in this run, else as its test id spells them."""
@@ -117,6 +125,7 @@ class Results:
         self.exit_status = exit_code(int(pytest_status), self.failed())
         self.selected = selected
         self.error = error or (NOTHING_SELECTED if pytest_status == 5 else "")
+        op_table.annotate(self.tests.values())
 
     def abort(self, error: str) -> None:
         """The run ended with checks it never ran (not by an interrupt): a failed run."""
@@ -176,6 +185,9 @@ def verdict_table(results: Results, claims: dict[str, Claim], backend: Any) -> l
     lines.append("claim x dtype: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
     if results.status != "complete":
         lines.append(f"run {results.status}" + (f": {results.error}" if results.error else ""))
+    table = op_table.rows(results.tests.values())
+    if table:
+        lines += ["", *op_table.lines(table)]
     return lines
 
 
@@ -193,6 +205,10 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
             "capabilities": sorted(getattr(backend, "capabilities", ())),
             "dtypes": list(getattr(backend, "dtypes", ())),
             "versions": dict(backend.versions()) if hasattr(backend, "versions") else {},
+            "ops": results.available_ops,
+            "missing_ops": None
+            if results.available_ops is None
+            else [op for op in ALL_OPS if op not in results.available_ops],
         },
         "python": platform.python_version(),
         "profile": profile,
@@ -210,10 +226,12 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
                 "verdicts": {}
                 if c.informational
                 else {d: verdicts.get((c.id, d), results.unrun_label(c.id)) for d in dtypes},
+                "ops": [op for op in ALL_OPS if any(op in t.ops for t in by_claim.get(c.id, []))],
                 "tests": [asdict(t) for t in by_claim.get(c.id, [])],
             }
             for c in claims.values()
         ],
+        "op_table": op_table.rows(results.tests.values()),
     }
 
 

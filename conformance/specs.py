@@ -81,6 +81,7 @@ SCHEMA: dict[str, tuple[Fields, Fields]] = {
     "G-2": (_WORKED, _each(NUM, "a", "b", "y")),
     "GR-1": (_WORKED, _each(NUM, "m_grad", "n_grad")),
     "GR-2": (_each(INT, "max_rank", "max_side"), {}),
+    "OP-1": ({"shape_classes": STRS}, {}),
     "CR-1": ({"max_ops": INT}, {}),
     "NS-1": (_each(NUMS, "x", "v"), {"vjp": NUMS}),
     "LF-1": ({}, {"leaf": BOOLS_BY_NAME}),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from hypothesis import assume
+from hypothesis import assume, reject
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays, mutually_broadcastable_shapes
 
@@ -215,9 +215,13 @@ def _grow(
     draw: Any, tr: Tracer, dtype: str, ops: Sequence[str], max_ops: int, new_inputs: bool = True
 ) -> None:
     """Add up to ``max_ops`` op nodes. An op that does not fit where it was tried (a
-    domain, a shape) becomes an addition or a sine, so that expressions keep their size."""
+    domain, a shape) becomes an addition or a sine where the engine has them, so that
+    expressions keep their size."""
+    if not ops:
+        return
+    fallbacks = [op for op in ("add", "sin") if op in ops]
     for op in draw(st.lists(st.sampled_from(ops), min_size=1, max_size=max_ops)):
-        for attempt in (op, "add", "sin"):
+        for attempt in (op, *fallbacks):
             if _grow_one(draw, tr, attempt, dtype, new_inputs):
                 break
 
@@ -238,22 +242,38 @@ def _bounded(tr: Tracer, op: str, args: tuple[int, ...]) -> int | None:
     return tr.push(node, v, f) if result_ok(v, f) else None
 
 
-def _scalar_output(draw: Any, tr: Tracer, ends: Sequence[int]) -> int:
-    """Reduce each end of the DAG to a scalar (sum, or mean where a sum would leave the
-    bounds) and add them up (leaving out an end that would push the total out)."""
+def _reduced(draw: Any, tr: Tracer, k: int, ops: frozenset[str]) -> int:
+    """``k`` reduced to a scalar by an available reduction (sum, or mean where a sum would
+    leave the bounds); an example the engine's ops cannot reduce is rejected."""
+    if not tr.values[k].ndim:
+        return k
+    reductions = [r for r in ("sum", "mean") if r in ops]
+    if not reductions:
+        reject()
+    summed = _bounded(tr, draw(st.sampled_from(reductions)), (k,))
+    return tr.apply(reductions[-1], (k,)) if summed is None else summed
+
+
+def _scalar_output(draw: Any, tr: Tracer, ends: Sequence[int], ops: frozenset[str]) -> int:
+    """Reduce each end of the DAG to a scalar and add them up (leaving out an end that
+    would push the total out, or every end but one without addition)."""
     out: int | None = None
     for k in ends:
-        if tr.values[k].ndim:
-            summed = _bounded(tr, draw(st.sampled_from(["sum", "mean"])), (k,))
-            k = tr.apply("mean", (k,)) if summed is None else summed
-        total = None if out is None else _bounded(tr, "add", (out, k))
+        k = _reduced(draw, tr, k, ops)
+        total = None if out is None or "add" not in ops else _bounded(tr, "add", (out, k))
         out = k if out is None else (out if total is None else total)
     assert out is not None
     return out
 
 
-def _ops(nn_ops: bool, detach: bool) -> tuple[str, ...]:
-    return BASE_OPS + (NN_OPS if nn_ops else ()) + (("detach",) if detach else ())
+def _ops(ops: frozenset[str] | None, detach: bool) -> tuple[str, ...]:
+    """The ops to draw from: the engine's (protocol order), or every base op."""
+    drawn = BASE_OPS if ops is None else tuple(op for op in BASE_OPS + NN_OPS if op in ops)
+    return drawn + (("detach",) if detach else ())
+
+
+def _have(ops: frozenset[str] | None) -> frozenset[str]:
+    return frozenset(BASE_OPS) if ops is None else ops
 
 
 @st.composite
@@ -261,13 +281,14 @@ def cases(
     draw: Any,
     dtype: str,
     *,
-    nn_ops: bool = False,
+    ops: frozenset[str] | None = None,
     max_ops: int = 8,
     scalar: bool = True,
     detach: bool = False,
     untracked: bool = False,
 ) -> Case:
-    """A random expression over every op with inputs to run it on.
+    """A random expression over ``ops`` (the engine's, see :func:`conformance.ops.available`;
+    default every base op) with inputs to run it on.
 
     ``scalar``: reduce to one value (else the output has >= 2 elements and the case
     carries a random cotangent). ``detach``/``untracked``: for imperative engines, may
@@ -287,13 +308,14 @@ def cases(
     for _ in range(draw(st.integers(0, 2))):
         tr.const(draw(values(draw(family_shape(base)), dtype)))
     first_op = len(tr.nodes)
-    _grow(draw, tr, dtype, _ops(nn_ops, detach), max_ops)
+    have = _have(ops)
+    _grow(draw, tr, dtype, _ops(ops, detach), max_ops)
     ends = _frontier(tr, first_op)
     if scalar:
-        out = _scalar_output(draw, tr, ends or [0])
+        out = _scalar_output(draw, tr, ends or [0], have)
     else:
         big = [k for k in ends if tr.values[k].size >= 2]
-        out = big[-1] if big else tr.apply("sin", (0,))
+        out = big[-1] if big else _an_op_on(draw, tr, 0, have)
     n_in = tr.n_inputs
     tracked = None
     if untracked:
@@ -309,14 +331,24 @@ def cases(
             for k, n in enumerate(tr.nodes)
             if n.op == "input" and (tracked is None or tracked[n.index])
         )
-        extra = tr.apply("mean", (tr.apply("sin", (x,)),))
-        total = _bounded(tr, "add", (out, extra))
+        extra = _reduced(draw, tr, _an_op_on(draw, tr, x, have), have)
+        total = _bounded(tr, "add", (out, extra)) if "add" in have else None
         out = extra if total is None else total
     cotangent = None
     if not scalar:
         cotangent = draw(values(tr.values[out].shape, dtype, low=0.1, high=2.0))
     inputs = tuple(tr.values[k] for k, n in enumerate(tr.nodes) if n.op == "input")
     return Case(tr.expr(out), inputs, dtype, cotangent, tracked)
+
+
+def _an_op_on(draw: Any, tr: Tracer, k: int, ops: frozenset[str]) -> int:
+    """One elementwise op applied to node ``k`` (a sine where the engine has one), so the
+    output is computed by an op; an example the engine's ops cannot do that for is rejected."""
+    for op in ("sin", "tanh", "neg", "mul", "add"):
+        if op in ops:
+            return tr.apply(op, (k, k) if op in ("mul", "add") else (k,))
+    reject()
+    raise AssertionError("unreachable: reject() raises")
 
 
 # -- GR-2 ------------------------------------------------------------------------------
@@ -343,7 +375,7 @@ def _piece(
     dtype: str,
     xs: Sequence[np.ndarray],
     extra: np.ndarray | None,
-    nn_ops: bool,
+    ops: frozenset[str] | None,
     keep_extra: bool = False,
 ) -> Expr:
     """A scalar expression of the inputs (and one more scalar input ``extra``)."""
@@ -353,10 +385,12 @@ def _piece(
     if extra is not None:
         tr.input(extra)
     first = len(tr.nodes)
-    _grow(draw, tr, dtype, _ops(nn_ops, False), 4, new_inputs=False)
+    _grow(draw, tr, dtype, _ops(ops, False), 4, new_inputs=False)
     ends = _frontier(tr, first) or [0]
-    out = _scalar_output(draw, tr, ends)
+    out = _scalar_output(draw, tr, ends, _have(ops))
     if keep_extra:  # the loop body: y + f(x, y), so that y flows on
+        if "add" not in _have(ops):
+            reject()
         out = tr.apply("add", (len(xs), out))
     return tr.expr(out)
 
@@ -377,7 +411,9 @@ def _conditioned(tr: Tracer, nodes: range) -> bool:
 
 
 @st.composite
-def programs(draw: Any, dtype: str, nn_ops: bool = False) -> tuple[Program, tuple[np.ndarray, ...]]:
+def programs(
+    draw: Any, dtype: str, ops: frozenset[str] | None = None
+) -> tuple[Program, tuple[np.ndarray, ...]]:
     """A program branching and looping on computed values, and inputs for it.
 
     The threshold and the loop limit sit between the values the program really computes,
@@ -391,16 +427,16 @@ def programs(draw: Any, dtype: str, nn_ops: bool = False) -> tuple[Program, tupl
     )
     tr = Tracer()  # the path, recorded whole: its conditioning is judged as one expression
     ids = [tr.input(x) for x in xs]
-    cond = _piece(draw, dtype, xs, None, nn_ops)
+    cond = _piece(draw, dtype, xs, None, ops)
     c = evaluate(cond, tr, ids, tr.const)[cond.output]
     cv = float(tr.values[c])
     gap = draw(st.floats(0.1, 1.0)) * (1 + abs(cv))
     threshold = cv - gap if draw(st.booleans()) else cv + gap
-    then, other = (_piece(draw, dtype, xs, tr.values[c], nn_ops) for _ in range(2))
+    then, other = (_piece(draw, dtype, xs, tr.values[c], ops) for _ in range(2))
     branch = then if cv > threshold else other
     y = evaluate(branch, tr, [*ids, c], tr.const)[branch.output]
     assume(_conditioned(tr, range(len(tr.nodes))))
-    step = _piece(draw, dtype, xs, tr.values[y], nn_ops, keep_extra=True)
+    step = _piece(draw, dtype, xs, tr.values[y], ops, keep_extra=True)
     ys = [float(tr.values[y])]  # the values the loop condition would read
     while len(ys) <= 3:
         mark = len(tr.nodes)

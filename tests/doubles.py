@@ -79,7 +79,7 @@ class RaisingBackwardBackend(TorchBackend):
 
 
 class MissingMatmul:
-    """Not a backend: no matmul, no vjp."""
+    """Not a backend: no to_numpy, no vjp (and no ops, which alone would be allowed)."""
 
     name = "missing-matmul"
     capabilities: frozenset[str] = frozenset()

@@ -23,6 +23,14 @@ from conformance import oracles as O
 from conformance import strategies as S
 from conformance import tolerances as T
 
+# every op, nn ops included, as an engine having them all is drawn
+ALL = frozenset(S.BASE_OPS + S.NN_OPS)
+
+
+def _ops(nn: bool) -> frozenset[str]:
+    return ALL if nn else frozenset(S.BASE_OPS)
+
+
 MANY = settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
 SOME = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -43,7 +51,7 @@ def test_analytic_and_numeric_oracles_agree_on_generated_expressions(
     data: st.DataObject, dtype: str, nn: bool, scalar: bool, detach: bool
 ) -> None:
     """Reverse mode by rules and complex-step / central differences give one gradient."""
-    case = data.draw(S.cases(dtype, nn_ops=nn, scalar=scalar, detach=detach))
+    case = data.draw(S.cases(dtype, ops=_ops(nn), scalar=scalar, detach=detach))
     ref = O.analytic(case.expr, case.inputs, case.cotangent)
     num = O.numeric(case.expr, case.inputs, case.cotangent)
     # complex step is exact to roundoff; fourth-order differences carry eps * |f| / h
@@ -171,7 +179,7 @@ def test_strategies_only_produce_well_conditioned_inputs(
 ) -> None:
     """Every op of a generated case is defined and well conditioned at its inputs, and
     the inputs are exactly what the engine will see in that dtype."""
-    case = data.draw(S.cases(dtype, nn_ops=nn, untracked=True, detach=True))
+    case = data.draw(S.cases(dtype, ops=_ops(nn), untracked=True, detach=True))
     values, fscales = O.forward(case.expr, case.inputs)
     assert S.well_conditioned(case.expr, values, fscales), case
     consts = [n.value for n in case.expr.nodes if n.value is not None]
@@ -184,7 +192,7 @@ def test_strategies_only_produce_well_conditioned_inputs(
 @given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]))
 def test_programs_take_paths_away_from_their_thresholds(data: st.DataObject, dtype: str) -> None:
     """A DG-1 program's decisions sit far from rounding distance, and its path is conditioned."""
-    prog, xs = data.draw(S.programs(dtype, nn_ops=True))
+    prog, xs = data.draw(S.programs(dtype, ops=ALL))
     tr = O.Tracer()
     seen: list[float] = []
 
@@ -205,7 +213,7 @@ def test_generated_cases_cover_every_op_and_feature() -> None:
     seen: Counter[str] = Counter()
 
     @settings(max_examples=400, deadline=None, database=None, derandomize=True)
-    @given(case=S.cases("float64", nn_ops=True))
+    @given(case=S.cases("float64", ops=ALL))
     def collect(case: E.Case) -> None:
         values, _ = O.forward(case.expr, case.inputs)
         uses: Counter[int] = Counter(a for n in case.expr.nodes for a in n.args)
@@ -243,7 +251,7 @@ def test_a_float32_engine_following_the_rules_is_within_the_policy(
     data: st.DataObject, dtype: str
 ) -> None:
     """The oracle's own rules run in float32 arithmetic pass the float32 policy."""
-    case = data.draw(S.cases("float32", nn_ops=True))
+    case = data.draw(S.cases("float32", ops=ALL))
     ref = O.analytic(case.expr, case.inputs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -259,7 +267,7 @@ def test_float16_arithmetic_is_outside_the_float32_policy() -> None:
     caught = []
 
     @settings(max_examples=300, deadline=None, database=None, derandomize=True)
-    @given(case=S.cases("float32", nn_ops=True))
+    @given(case=S.cases("float32", ops=ALL))
     def run(case: E.Case) -> None:
         ref = O.analytic(case.expr, case.inputs)
         with warnings.catch_warnings():
@@ -319,9 +327,7 @@ def test_repro_snippets_rerun_the_case_exactly(
     from conformance.registry import load_backend
 
     backend = load_backend("torch")
-    case = data.draw(
-        S.cases(dtype, nn_ops=True, scalar=data.draw(st.booleans()), untracked=imperative)
-    )
+    case = data.draw(S.cases(dtype, ops=ALL, scalar=data.draw(st.booleans()), untracked=imperative))
     source = textwrap.dedent(E.repro(case, backend))
     scope: dict[str, Any] = {}
     with contextlib.redirect_stdout(io.StringIO()):

@@ -57,7 +57,7 @@ def test_a_loaded_backend_remembers_how_to_load_it_again():
     [
         ("nosuch", "unknown backend 'nosuch'"),
         ("tests.doubles:", "expected a registered name or 'module:attribute'"),
-        ("tests.doubles:MissingMatmul", "lacks required method(s): to_numpy, add"),
+        ("tests.doubles:MissingMatmul", "lacks required method(s): to_numpy, vjp"),
     ],
 )
 def test_bad_backends_are_config_errors(spec, message):

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.backend import NN_OPS
 from conformance.expr import Case, as_fn, check_arrays, describe, repro, run_program
-from conformance.oracles import Tracer, analytic, requires_grad, taylor_opinion, unbroadcast
+from conformance.ops import available
+from conformance.oracles import Tracer, unbroadcast
 from conformance.specs import claim
 from conformance.strategies import cases, gr2_inputs, programs
 from conformance.vacuity import exercised
@@ -25,45 +25,7 @@ from conformance.verdicts import (
     require,
     snippet,
 )
-
-
-def check_vjp(
-    backend: Any, case: Case, value: Any, grads: Any, stage: str = "gradient", context: str = ""
-) -> None:
-    """Judge ``backend.vjp``'s answer for ``case`` against the analytic oracle."""
-    ref = analytic(case.expr, case.inputs, case.cotangent)
-    text = repro(case, backend)
-
-    def where() -> str:
-        return describe(case) + context
-
-    check_arrays(
-        "forward value", [("y", value, ref.value, ref.value_scale)], case.dtype, where, text
-    )
-    if len(grads) != len(case.inputs):
-        raise CheckFailure(
-            stage, f"{len(grads)} gradients", f"{len(case.inputs)}", detail=where(), repro=text
-        )
-    rows = [(f"x{i}", g, ref.grad(i), ref.grad_scale(i)) for i, g in enumerate(grads)]
-    check_arrays(
-        stage,
-        rows,
-        case.dtype,
-        lambda: where() + "\n" + taylor_opinion(case.expr, case.inputs, grads, case.cotangent),
-        text,
-    )
-
-
-def reaches_output(case: Case) -> bool:
-    """Is the output computed, by at least one op, from a tracked input?"""
-    expr, tracked = case.expr, case.tracked or (True,) * len(case.inputs)
-    return expr.nodes[expr.output].op != "input" and requires_grad(expr, tracked)[expr.output]
-
-
-def run_vjp(backend: Any, case: Case) -> tuple[Any, Any]:
-    return backend.vjp(
-        as_fn(case.expr, backend, case.dtype), list(case.inputs), case.dtype, case.cotangent
-    )
+from conformance.vjp_checks import check_vjp, reaches_output, run_vjp
 
 
 @pytest.mark.claim("GR-2")
@@ -123,17 +85,16 @@ def test_random_dags_have_the_analytic_gradient(
     """Every tracked input of a random expression graph gets the chain rule's gradient."""
     spec = claim("CR-1")
     require(backend, *spec.requires)
-    nn_ops = NN_OPS in backend.capabilities
-    case = data.draw(cases(dtype, nn_ops=nn_ops, max_ops=spec.params["max_ops"]), label="case")
+    case = data.draw(
+        cases(dtype, ops=available(backend), max_ops=spec.params["max_ops"]), label="case"
+    )
     exercised("an output computed from an input", reaches_output(case))
     value, grads = run_vjp(backend, case)
     check_vjp(backend, case, value, grads)
 
 
 def draw_non_scalar(data: st.DataObject, backend: Any, dtype: str) -> Case:
-    case = data.draw(
-        cases(dtype, nn_ops=NN_OPS in backend.capabilities, scalar=False), label="case"
-    )
+    case = data.draw(cases(dtype, ops=available(backend), scalar=False), label="case")
     size = int(np.prod(case.expr.nodes[case.expr.output].shape))
     exercised("a non-scalar output", size >= 2)
     return case
@@ -181,9 +142,7 @@ def test_gradients_follow_the_path_a_program_took(
 ) -> None:
     """Branching and looping on computed values: the gradient is that of the path taken."""
     require(backend, *claim("DG-1").requires)
-    prog, xs = data.draw(
-        programs(dtype, nn_ops=NN_OPS in backend.capabilities), label="program, inputs"
-    )
+    prog, xs = data.draw(programs(dtype, ops=available(backend)), label="program, inputs")
     tr = Tracer()  # the oracle runs the same program and records the path it takes
     out, path = run_program(
         prog, tr, [tr.input(x) for x in xs], tr.const, lambda k: float(tr.values[k])

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from conformance.backend import DETACH, NN_OPS, RETAIN_GRAPH
+from conformance.backend import DETACH, RETAIN_GRAPH
 from conformance.expr import Case, check_arrays, describe, evaluate, repro
+from conformance.ops import available, cover
 from conformance.oracles import Reference, analytic, requires_grad
 from conformance.specs import claim
 from conformance.strategies import cases
@@ -28,6 +29,7 @@ from conformance.verdicts import CheckFailure, require
 def build(backend: Any, case: Case) -> list[Any]:
     """The engine's tensor for every node of ``case`` (inputs tracked per ``case.tracked``)."""
     tracked = case.tracked or (True,) * len(case.inputs)
+    cover(case.expr.ops())
     xs = [
         backend.tensor(x, case.dtype, requires_grad=t)
         for x, t in zip(case.inputs, tracked, strict=True)
@@ -45,7 +47,10 @@ def draw_case(data: st.DataObject, backend: Any, dtype: str, *, untracked: bool)
     caps = backend.capabilities
     return data.draw(
         cases(
-            dtype, nn_ops=NN_OPS in caps, untracked=untracked, detach=untracked and DETACH in caps
+            dtype,
+            ops=available(backend),
+            untracked=untracked,
+            detach=untracked and DETACH in caps,
         ),
         label="case",
     )

@@ -1,0 +1,51 @@
+"""Judging one expression's vector-Jacobian product on an engine against the oracle:
+the checks of CR-1, NS-1, DG-1 and OP-1 share it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.expr import Case, as_fn, check_arrays, describe, repro
+from conformance.ops import cover
+from conformance.oracles import analytic, requires_grad, taylor_opinion
+from conformance.verdicts import CheckFailure
+
+
+def check_vjp(
+    backend: Any, case: Case, value: Any, grads: Any, stage: str = "gradient", context: str = ""
+) -> None:
+    """Judge ``backend.vjp``'s answer for ``case`` against the analytic oracle."""
+    cover(case.expr.ops())
+    ref = analytic(case.expr, case.inputs, case.cotangent)
+    text = repro(case, backend)
+
+    def where() -> str:
+        return describe(case) + context
+
+    check_arrays(
+        "forward value", [("y", value, ref.value, ref.value_scale)], case.dtype, where, text
+    )
+    if len(grads) != len(case.inputs):
+        raise CheckFailure(
+            stage, f"{len(grads)} gradients", f"{len(case.inputs)}", detail=where(), repro=text
+        )
+    rows = [(f"x{i}", g, ref.grad(i), ref.grad_scale(i)) for i, g in enumerate(grads)]
+    check_arrays(
+        stage,
+        rows,
+        case.dtype,
+        lambda: where() + "\n" + taylor_opinion(case.expr, case.inputs, grads, case.cotangent),
+        text,
+    )
+
+
+def reaches_output(case: Case) -> bool:
+    """Is the output computed, by at least one op, from a tracked input?"""
+    expr, tracked = case.expr, case.tracked or (True,) * len(case.inputs)
+    return expr.nodes[expr.output].op != "input" and requires_grad(expr, tracked)[expr.output]
+
+
+def run_vjp(backend: Any, case: Case) -> tuple[Any, Any]:
+    return backend.vjp(
+        as_fn(case.expr, backend, case.dtype), list(case.inputs), case.dtype, case.cotangent
+    )
