@@ -218,34 +218,64 @@ def _node_lines(expr: Expr, indent: str = "") -> tuple[list[str], dict[int, str]
     return lines, name
 
 
-def repro(case: Case, backend: Any, retain: Sequence[int] = ()) -> str:
+def repro(
+    case: Case,
+    backend: Any,
+    retain: Sequence[int] = (),
+    passes: int = 1,
+    imperative: bool | None = None,
+) -> str:
     """A copy-paste snippet that rebuilds the inputs exactly and runs ``case`` on the backend.
 
-    Without ``case.tracked`` it calls ``backend.vjp``; with it (the imperative checks) it
-    builds the tensors, calls retain_grad on the nodes in ``retain``, runs one backward
-    pass and prints every tensor's ``is_leaf`` and ``grad``.
+    Functional (the default without ``case.tracked``) it calls ``backend.vjp``; imperative
+    (the graph-semantics checks) it builds the tensors, calls retain_grad on the nodes in
+    ``retain``, runs ``passes`` backward passes (over the retained graph) and prints every
+    tensor's ``is_leaf`` and ``grad``.
     """
     body = [f"dtype = {case.dtype!r}"]
     v = "None" if case.cotangent is None else _literal(case.cotangent)
     xs = ", ".join(f"x{i}" for i in range(len(case.inputs)))
-    if case.tracked is None:
+    if not (case.tracked is not None if imperative is None else imperative):
         body += [f"x{i} = {_literal(x)}" for i, x in enumerate(case.inputs)]
         lines, name = _node_lines(case.expr, "    ")
         body += [f"def fn({xs}):", *lines, f"    return {name[case.expr.output]}"]
         body += [f"value, grads = bk.vjp(fn, [{xs}], dtype, {v})", "print(value, grads)"]
         return snippet(backend, *body)
-    body += [
-        f"x{i} = bk.tensor({_literal(x)}, dtype, requires_grad={t})"
-        for i, (x, t) in enumerate(zip(case.inputs, case.tracked, strict=True))
-    ]
-    lines, name = _node_lines(case.expr)
+    lines, name = _tracked_lines(case)
     body += lines
     body += [f"bk.retain_grad({name[k]})" for k in retain]
     seed = "None" if case.cotangent is None else f"bk.tensor({v}, dtype)"
-    body.append(f"bk.backward({name[case.expr.output]}, {seed})")
+    call = f"bk.backward({name[case.expr.output]}, {seed}"
+    if passes == 1:
+        body.append(call + ")")
+    else:
+        body += [f"for _ in range({passes}):", f"    {call}, retain_graph=True)"]
     shown = ", ".join(f"({n!r}, {n})" for n in name.values())
     body.append(f"for name, t in [{shown}]:")
     body.append("    print(name, bk.is_leaf(t), bk.grad(t))")
+    return snippet(backend, *body)
+
+
+def _tracked_lines(case: Case) -> tuple[list[str], dict[int, str]]:
+    """Lines building ``case``'s inputs as tensors (tracked per ``case.tracked``) and its
+    nodes, and each node's variable name."""
+    tracked = case.tracked or (True,) * len(case.inputs)
+    body = [
+        f"x{i} = bk.tensor({_literal(x)}, dtype, requires_grad={t})"
+        for i, (x, t) in enumerate(zip(case.inputs, tracked, strict=True))
+    ]
+    lines, name = _node_lines(case.expr)
+    return body + lines, name
+
+
+def repro_update(case: Case, backend: Any, deltas: Sequence[np.ndarray]) -> str:
+    """A snippet that computes ``case`` on tracked tensors and back-propagates, then
+    subtracts ``deltas`` from the inputs in place, and only then reads the output, as
+    DG-1's stale-read check (and the seed's loop) does."""
+    lines, name = _tracked_lines(case)
+    body = [f"dtype = {case.dtype!r}", *lines, f"bk.backward({name[case.expr.output]})"]
+    body += [f"bk.update_(x{i}, {_literal(d)})" for i, d in enumerate(deltas)]
+    body.append(f"print(bk.to_numpy({name[case.expr.output]}))  # the value before the update")
     return snippet(backend, *body)
 
 

@@ -27,6 +27,7 @@ from conformance import (
     profiles,
     reporting,
     specs,
+    verdicts,
     xfails,
 )
 from conformance.backend import Unsupported
@@ -236,7 +237,8 @@ class Isolation:
             "the engine's process died while running this check (cause unknown)"
         )
         claim, dtype = self.state.results.identity(crashitem)
-        report.user_properties = [("claim", claim), ("dtype", dtype)]
+        repro = command_repro(self.state, crashitem, claim, dtype)
+        report.user_properties = [("claim", claim), ("dtype", dtype), ("repro", repro)]
 
     def pytest_unconfigure(self) -> None:
         self.watchdog.stop()
@@ -347,6 +349,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     if state.crumb is not None:
         state.crumb.start(item.nodeid)
     ops.start_check()
+    verdicts.pending_repro()  # forget the previous check's
     try:
         with (
             hypothesis_scope.suite_settings(item, state.profile, derandomize, state.scratch),
@@ -399,7 +402,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             # the adapter says its engine cannot express this: its own verdict
             report.outcome = "skipped"
             report.longrepr = (str(item.path), 0, UNSUPPORTED + reason)
+        elif not getattr(excinfo.value, "repro", None):
+            # the engine's own error (or a crash, a hang): the example's snippet if the
+            # check named one before asking the engine, else the command rerunning it
+            state = item.config.stash[STATE_KEY]
+            props = dict(item.user_properties)
+            text = verdicts.pending_repro() or command_repro(
+                state, item.nodeid, str(props["claim"]), str(props["dtype"])
+            )
+            report.user_properties.append(("repro", text))
     return report
+
+
+def command_repro(state: RunState, nodeid: str, claim: str, dtype: str) -> str:
+    """The command that reruns one check, in one process, against the same backend."""
+    ref = getattr(state.backend, "conformance_ref", state.backend_name or "torch")
+    test = nodeid.split("::")[-1].split("[")[0]
+    return (
+        f"autograd-conformance --backend {ref} --claims {claim} --profile {state.profile}"
+        f' --no-isolate -- -k "{test} and {dtype}"'
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 IMPERATIVE = frozenset({"backward", "zero_grad", "inplace_update"})
+# the seed reads each iteration's loss after updating w and b with its gradient
+LOSS_READ = "computed before update {k}, read after it as the seed does"
 """The capabilities a backend needs to be run like the seed (tracked leaves, in-place
 updates); any other backend is run through its ``vjp``."""
 
@@ -285,16 +287,18 @@ def run_backend(
                     ws.append(_scalar(backend.to_numpy(w_t), "w", k))
                     bs.append(_scalar(backend.to_numpy(b_t), "b", k))
                     loss_t = loss_fn(w_t, b_t)
-                    losses.append(_scalar(backend.to_numpy(loss_t), "loss", k))
-                    if not math.isfinite(losses[-1]):
-                        diverged, note = k, f"loss is {losses[-1]} at iteration {k}"
-                        break
                     backend.backward(loss_t)
                     gw = _param_grad(backend.grad(w_t), "w", k)
                     gb = _param_grad(backend.grad(b_t), "b", k)
                     # the seed's order: b first, then w
                     backend.update_(b_t, (step * gb.astype(dtype)).astype(dtype))
                     backend.update_(w_t, (step * gw.astype(dtype)).astype(dtype))
+                    # the seed reads the loss only now: an eager engine computed it before
+                    # the update, a lazy one would compute it now, from the new parameters
+                    losses.append(_scalar(backend.to_numpy(loss_t), "loss", k))
+                    if not math.isfinite(losses[-1]):
+                        diverged, note = k, f"loss is {losses[-1]} at iteration {k}"
+                        break
                     backend.zero_grad(w_t)
                     backend.zero_grad(b_t)
                 else:

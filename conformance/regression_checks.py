@@ -15,7 +15,7 @@ import numpy as np
 from conformance import regression as rg
 from conformance import tolerances
 from conformance.regression_bounds import Bounds, bounds, stop_window
-from conformance.verdicts import CheckFailure, snippet
+from conformance.verdicts import CheckFailure, snippet, will_reproduce
 
 GROWTH = 1e6
 """A diverging run is followed until the theory's loss has grown this many times over
@@ -50,6 +50,7 @@ class Case:
 
     def run_checked(self, iterations: int, threshold: float | None = None) -> rg.Trajectory:
         """Run, turning an unusable answer from the backend into a check failure."""
+        will_reproduce(self.repro(iterations, threshold))
         try:
             return self.run(iterations, threshold)
         except rg.RunError as exc:
@@ -97,12 +98,20 @@ def check_trajectory(run: rg.Trajectory, b: Bounds, repro: str) -> None:
             if name == "loss" and k == run.diverged_at:
                 continue  # judged above
             if not abs(actual - expected) <= tol:
+                when = rg.LOSS_READ.format(k=k) if name == "loss" else f"before update {k}"
+                stale = (
+                    "; a loss of the updated parameters instead would be a stale read: the"
+                    " engine computed the loss when it was read, not when it was written"
+                    if name == "loss"
+                    else ""
+                )
                 raise CheckFailure(
-                    f"{name} at iteration {k} (before update {k})",
+                    f"{name} at iteration {k} ({when})",
                     actual,
                     expected,
                     detail=f"|difference| = {abs(actual - expected):.6g} > {tol:.6g}, the "
-                    + _rule(b),
+                    + _rule(b)
+                    + stale,
                     repro=repro,
                 )
 

@@ -148,7 +148,7 @@ def markdown(doc: dict[str, Any]) -> str:
         for claim_id, test in failures:
             out += [f"### {md_text(claim_id)}: {md_code(test['nodeid'])}", ""]
             out += [*md_block(test["message"].strip()[:4000]), ""]
-            snippet = repro_of(test["message"])
+            snippet = test.get("repro") or repro_of(test["message"])
             if snippet:
                 out += ["Reproduce:", "", *md_block(snippet, "python"), ""]
     return "\n".join(out) + "\n"
@@ -228,7 +228,7 @@ def html_page(doc: dict[str, Any]) -> str:
     )
     failures = []
     for claim_id, test in _failures(doc):
-        snippet = repro_of(test["message"])
+        snippet = test.get("repro") or repro_of(test["message"])
         message = esc(test["message"][:6000])
         failures.append(
             f"<h3>{esc(claim_id)}: {esc(test['nodeid'])}</h3><pre>{message}</pre>"

@@ -104,7 +104,9 @@ class Results:
         )
         if PRECEDENCE.index(verdict) <= PRECEDENCE.index(test.verdict):
             test.verdict, test.message = verdict, message
-            test.repro = render.repro_of(message)
+            # the message's own snippet, else the one the check named for the engine's error
+            named = textwrap.dedent(str(props.get("repro", ""))).strip()
+            test.repro = render.repro_of(message) or named
         test.seconds = float(props.get("seconds", test.seconds))
         test.curves = [v for k, v in report.user_properties if k == "curve"] or test.curves
         test.ops = list(props.get("ops", test.ops))

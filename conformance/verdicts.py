@@ -38,6 +38,26 @@ def snippet(backend: Any, *body: str) -> str:
     return "\n".join("    " + line for line in (*head, *body))
 
 
+# the running example's reproduction, named before the engine runs it (one check runs at
+# a time per process), for a failure that is the engine's own exception
+_pending_repro = ""
+
+
+def will_reproduce(text: str) -> None:
+    """Name the reproduction of what the check is about to ask of the engine: if the
+    engine raises there, the failure carries this snippet (a CheckFailure carries its own).
+    """
+    global _pending_repro
+    _pending_repro = text
+
+
+def pending_repro() -> str:
+    """The running check's last named reproduction, and forget it."""
+    global _pending_repro
+    text, _pending_repro = _pending_repro, ""
+    return text
+
+
 def _fmt(value: Any) -> str:
     if value is None or isinstance(value, (str, bool)):
         return repr(value)

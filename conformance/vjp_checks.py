@@ -8,7 +8,7 @@ from typing import Any
 from conformance.expr import Case, as_fn, check_arrays, describe, repro
 from conformance.ops import cover
 from conformance.oracles import analytic, requires_grad, taylor_opinion
-from conformance.verdicts import CheckFailure
+from conformance.verdicts import CheckFailure, will_reproduce
 
 
 def check_vjp(
@@ -46,6 +46,7 @@ def reaches_output(case: Case) -> bool:
 
 
 def run_vjp(backend: Any, case: Case) -> tuple[Any, Any]:
+    will_reproduce(repro(case, backend))
     return backend.vjp(
         as_fn(case.expr, backend, case.dtype), list(case.inputs), case.dtype, case.cotangent
     )

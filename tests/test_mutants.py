@@ -3,13 +3,16 @@ profile). torch itself passes them all: tests/test_engines.py's reference run.""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import shlex
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import profiles
-from conformance.runner import run
+from conformance import cli, profiles
+from conformance.runner import RunResult, run
 
 DTYPES = ("float32", "float64")
 
@@ -47,13 +50,24 @@ def ci_without_shrinking() -> Iterator[str]:
         settings.load_profile(active)  # the runs loaded the profile process-wide
 
 
+_RUNS: dict[str, RunResult] = {}
+
+
+def _run(mutant: str, profile: str) -> RunResult:
+    """The mutant's run over the claims that must catch it, once per test session."""
+    if mutant not in _RUNS:
+        claims = {**CAUGHT_BY, **CAUGHT_IN_SOME_DTYPE}[mutant]
+        _RUNS[mutant] = run(mutant, claims=claims, profile=profile)
+    return _RUNS[mutant]
+
+
 @pytest.mark.parametrize("mutant", sorted(CAUGHT_BY))
 def test_each_mutant_fails_the_claims_that_should_catch_it(
     mutant: str, ci_without_shrinking: str
 ) -> None:
     """A seeded backward bug turns the expected claims to failed, in every dtype."""
     claims = CAUGHT_BY[mutant]
-    result = run(mutant, claims=claims, profile=ci_without_shrinking)
+    result = _run(mutant, ci_without_shrinking)
     assert result.exit_code == 1, result.verdicts
     for claim in claims:
         for dtype in DTYPES:
@@ -66,8 +80,39 @@ def test_each_narrow_mutant_fails_its_claim_in_at_least_one_dtype(
 ) -> None:
     """A backward bug confined to large inputs turns its claim to failed in some dtype."""
     claims = CAUGHT_IN_SOME_DTYPE[mutant]
-    result = run(mutant, claims=claims, profile=ci_without_shrinking)
+    result = _run(mutant, ci_without_shrinking)
     assert result.exit_code == 1, result.verdicts
     for claim in claims:
         verdicts = {result.verdicts.get((claim, d)) for d in DTYPES}
         assert "failed" in verdicts, (claim, result.verdicts)
+
+
+def _outcome(repro: str) -> str:
+    """What a reproduction shows when run as printed, in this process: its output, or the
+    error it raises (a command's exit code and its verdict table)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            if repro.startswith("autograd-conformance "):
+                code = cli.main(shlex.split(repro)[1:] + ["--quiet"])
+                return f"exit {code}"
+            exec(compile(repro, "<repro>", "exec"), {})  # noqa: S102 - the snippet under test
+        except Exception as exc:  # noqa: BLE001 - raising the failing error reproduces it
+            return f"raised {type(exc).__name__}: {exc}"
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("mutant", sorted({**CAUGHT_BY, **CAUGHT_IN_SOME_DTYPE}))
+def test_each_mutants_failures_carry_a_reproduction_that_reproduces(
+    mutant: str, ci_without_shrinking: str
+) -> None:
+    """Every failing check carries a reproduction; run as printed against the mutant it
+    shows something other than against the correct engine it was mutated from: the bug."""
+    result = _run(mutant, ci_without_shrinking)
+    failing = [t for t in result.results.tests.values() if t.verdict == "failed"]
+    assert failing
+    for test in failing:
+        assert test.repro, test.nodeid
+        correct = test.repro.replace(mutant, "torch")
+        assert correct != test.repro, "the reproduction does not load the backend it judged"
+        assert _outcome(test.repro) != _outcome(correct), (test.nodeid, test.repro)

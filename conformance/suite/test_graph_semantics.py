@@ -16,20 +16,22 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from conformance.backend import DETACH, RETAIN_GRAPH
-from conformance.expr import Case, check_arrays, describe, evaluate, repro
+from conformance.backend import BACKWARD, DETACH, INPLACE_UPDATE, RETAIN_GRAPH
+from conformance.expr import Case, check_arrays, describe, evaluate, repro, repro_update
 from conformance.ops import available, cover
 from conformance.oracles import Reference, analytic, requires_grad
 from conformance.specs import claim
 from conformance.strategies import cases
 from conformance.vacuity import exercised
-from conformance.verdicts import CheckFailure, require
+from conformance.verdicts import CheckFailure, require, will_reproduce
+from conformance.vjp_checks import reaches_output
 
 
 def build(backend: Any, case: Case) -> list[Any]:
     """The engine's tensor for every node of ``case`` (inputs tracked per ``case.tracked``)."""
     tracked = case.tracked or (True,) * len(case.inputs)
     cover(case.expr.ops())
+    will_reproduce(repro(case, backend, imperative=True))
     xs = [
         backend.tensor(x, case.dtype, requires_grad=t)
         for x, t in zip(case.inputs, tracked, strict=True)
@@ -74,7 +76,7 @@ def check_leaves(backend: Any, case: Case, tensors: Sequence[Any], when: str) ->
                 actual,
                 expected,
                 detail=describe(case),
-                repro=repro(case, backend),
+                repro=repro(case, backend, imperative=True),
             )
 
 
@@ -97,7 +99,11 @@ def check_stored_grads(
             actual = adj if actual is None else actual
         rows.append((node_name(case, k), actual, passes * adj, passes * scale))
     check_arrays(
-        "gradient", rows, case.dtype, lambda: describe(case), repro(case, backend, retained)
+        "gradient",
+        rows,
+        case.dtype,
+        lambda: describe(case),
+        repro(case, backend, retained, passes, imperative=True),
     )
 
 
@@ -114,7 +120,7 @@ def check_no_other_grads(backend: Any, case: Case, tensors: Sequence[Any]) -> No
                 None,
                 detail="only tracked leaves and tensors that asked to "
                 "retain their gradient keep one\n" + describe(case),
-                repro=repro(case, backend),
+                repro=repro(case, backend, imperative=True),
             )
 
 
@@ -291,5 +297,41 @@ def test_gradients_accumulate_over_passes_and_zeroing_clears_them(
         zero = np.zeros_like(ref.values[k])
         rows.append((node_name(case, k), zero if got is None else got, zero, zero))
     check_arrays(
-        "gradient after zero_grad", rows, dtype, lambda: describe(case), repro(case, backend)
+        "gradient after zero_grad",
+        rows,
+        dtype,
+        lambda: describe(case),
+        repro(case, backend, passes=passes, imperative=True),
+    )
+
+
+@pytest.mark.claim("DG-1")
+@settings(deadline=None)
+@given(data=st.data())
+def test_a_value_computed_before_its_inputs_change_keeps_its_value(
+    backend: Any, dtype: str, data: st.DataObject
+) -> None:
+    """Operations run when written: a value computed before an in-place update of its
+    inputs reads, after the update, the value it was computed with (the seed's loop:
+    forward, backward, update, then read the loss)."""
+    require(backend, BACKWARD, INPLACE_UPDATE)
+    case = draw_case(data, backend, dtype, untracked=False)
+    tensors = build(backend, case)
+    backend.backward(tensors[case.expr.output])
+    # each input shrinks by a quarter: a value computed from the new inputs differs
+    deltas = [np.asarray(0.25 * x, dtype=dtype) for x in case.inputs]
+    for i, delta in enumerate(deltas):
+        backend.update_(tensors[case.expr.input_node(i)], delta)
+    ref = analytic(case.expr, case.inputs)
+    exercised("an output computed by an op", reaches_output(case))
+    check_arrays(
+        "value read after the in-place update of its inputs",
+        [("y", backend.to_numpy(tensors[case.expr.output]), ref.value, ref.value_scale)],
+        dtype,
+        lambda: (
+            describe(case)
+            + "\na different value is a stale read: the engine computed the value when it was"
+            " read, from the updated inputs, not when it was written"
+        ),
+        repro_update(case, backend, deltas),
     )

@@ -30,11 +30,12 @@ from hypothesis.stateful import (
 )
 
 from conformance.expr import Expr, check_arrays
+from conformance.ops import available, cover
 from conformance.oracles import Tracer, analytic
 from conformance.specs import claim
 from conformance.strategies import domain_ok, family_shape, result_ok, rounded, values
 from conformance.vacuity import exercised
-from conformance.verdicts import CheckFailure, require
+from conformance.verdicts import CheckFailure, require, unsupported
 
 UNARY = ("neg", "exp", "log", "sin", "cos", "tanh", "sqrt")
 BINARY = ("add", "sub", "mul", "div")
@@ -55,6 +56,11 @@ class Model:
 
 
 def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
+    # the ops the machine applies: those of the engine (see conformance.ops)
+    kinds = [k for k in (*BINARY, *UNARY, "sum", "mean") if k in available(backend)]
+    if not kinds:
+        unsupported("the engine has none of the ops the machine applies")
+
     class Graph(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
@@ -98,7 +104,7 @@ def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
             self.models.append(Model(t, self.tr.input(x), True, tracked))
 
         @precondition(lambda self: self.models)
-        @rule(data=st.data(), kind=st.sampled_from(BINARY + UNARY + ("sum", "mean")))
+        @rule(data=st.data(), kind=st.sampled_from(kinds))
         def op(self, data: st.DataObject, kind: str) -> None:
             """Apply ``kind`` to random tensors where it is well defined; else do nothing."""
             n = len(self.models)
@@ -116,6 +122,7 @@ def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
             if not (domain_ok(node, vals, [self.tr.fscales[i] for i in args]) and result_ok(v, f)):
                 return
             t = getattr(backend, kind)(*(m.tensor for m in ms))
+            cover([kind])
             tracked = any(m.tracked for m in ms)
             self.models.append(Model(t, self.tr.push(node, v, f), not tracked, tracked))
 
