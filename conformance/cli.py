@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds one check may take (default 300)",
     )
     parser.add_argument(
+        "--shrink-budget",
+        type=_positive_seconds,
+        default=None,
+        help="seconds a failing property may spend shrinking its counterexample; then the "
+        "smallest found so far is reported, marked as such (default 5)",
+    )
+    parser.add_argument(
         "--no-isolate",
         dest="isolate",
         action="store_false",
@@ -194,6 +201,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         device=args.device,
         report_dir=args.report_dir,
         timeout=args.timeout,
+        shrink_budget=args.shrink_budget,
         xfails=args.xfails,
         quiet=args.quiet,
         isolate=args.isolate,

@@ -1,6 +1,7 @@
 """Hypothesis inside the suite's checks only: the suite's profile and storage folder hold
 while a check runs and the caller's are back afterwards; an example the engine cannot run
-(it raised ``Unsupported``) is rejected from the search, never taken as the outcome.
+(it raised ``Unsupported``) is rejected from the search, never taken as the outcome; and
+shrinking a failure has a time budget, so that a failing engine gets its verdict fast.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from typing import Any
 import pytest
 from hypothesis import configuration, reject, settings
 from hypothesis.errors import Unsatisfiable
+from hypothesis.internal.conjecture import engine
+from hypothesis.reporting import current_reporter, with_reporter
 
 from conformance import ops, profiles
 from conformance.backend import Unsupported
 
 # the reasons of the running check's rejected examples (one check runs at a time)
 _rejected: Counter[str] = Counter()
+# Hypothesis's words when it stops shrinking at its time limit, and whether it did
+_SLOW_SHRINKING = "stopped because it is making very slow progress"
+_shrinking_stopped: list[float] = []
 
 
 def reject_unsupported(item: Any) -> None:
@@ -97,6 +103,37 @@ class StorageDuringCollection:
     def pytest_collection_modifyitems(self) -> Generator[None, None, None]:
         with storage(self.home):
             return (yield)
+
+
+@contextmanager
+def shrink_budget(seconds: float) -> Iterator[None]:
+    """Stop shrinking a failure after ``seconds``: the smallest counterexample found by then
+    is reported (Hypothesis's own limit, five minutes, made the suite's option)."""
+    _shrinking_stopped.clear()
+    previous_limit, previous_reporter = engine.MAX_SHRINKING_SECONDS, current_reporter()
+
+    def reporter(value: object) -> None:
+        if _SLOW_SHRINKING in str(value):
+            _shrinking_stopped.append(seconds)  # said in the verdict instead
+        else:
+            previous_reporter(value)
+
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        with with_reporter(reporter):
+            yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = previous_limit
+
+
+def shrinking_note() -> str:
+    """Whether the running check's shrinking was stopped by its budget, in words."""
+    if not _shrinking_stopped:
+        return ""
+    return (
+        f"shrinking stopped after {_shrinking_stopped[0]:g} s (the shrink budget): the"
+        " counterexample is the smallest found by then"
+    )
 
 
 @contextmanager

@@ -10,6 +10,7 @@ and its hooks act only on tests that carry a ``claim`` marker.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -38,6 +39,7 @@ from conformance.verdicts import UNSUPPORTED
 
 STATE_KEY = pytest.StashKey["RunState"]()
 DEFAULT_TIMEOUT = 300.0
+DEFAULT_SHRINK_BUDGET = 5.0
 MAX_CURVES = 4  # per check: enough to compare backend with theory, not a plot per example
 OUTPUT_CAP = 4096  # bytes of an engine's captured output kept per section of a failure
 SUITE_DIR = Path(__file__).resolve().parent / "suite"
@@ -61,6 +63,7 @@ class RunState:
         self.staging: Path | None = Path(staging) if staging else None
         self.xfail_file: str | None = opt("autograd_xfails")
         self.timeout: float = opt("autograd_timeout")
+        self.shrink_budget: float = opt("autograd_shrink_budget")
         self.profile_option: str | None = opt("autograd_profile")
         self.profile = profiles.DEFAULT
         self.quiet: bool = opt("autograd_quiet")
@@ -82,8 +85,11 @@ class RunState:
         try:
             self.profile = profiles.choose(self.profile_option)
             claims = specs.all_claims()
-            if self.timeout <= 0 or self.timeout != self.timeout or self.timeout == float("inf"):
-                raise ConfigError("--autograd-timeout must be a positive finite number of seconds")
+            for name, value in (("timeout", self.timeout), ("shrink-budget", self.shrink_budget)):
+                if not (math.isfinite(value) and value > 0):
+                    raise ConfigError(
+                        f"--autograd-{name} must be a positive finite number of seconds"
+                    )
             unknown = [c for c in self.selected or () if c not in claims]
             if unknown:
                 raise ConfigError(f"--autograd-claims: unknown claim id(s) {', '.join(unknown)}")
@@ -168,6 +174,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=DEFAULT_TIMEOUT,
         help=f"seconds one check may take before it fails (default {DEFAULT_TIMEOUT:g})",
+    )
+    group.addoption(
+        "--autograd-shrink-budget",
+        type=float,
+        default=DEFAULT_SHRINK_BUDGET,
+        help="seconds a failing property may spend shrinking its counterexample before the "
+        f"smallest found so far is reported (default {DEFAULT_SHRINK_BUDGET:g})",
     )
     group.addoption(
         "--autograd-quiet", action="store_true", default=False, help="omit the verdict table"
@@ -301,8 +314,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _usage_error(state, f"expected-failure entries match no test: {where}; remove them")
     if drop:
         config.hook.pytest_deselected(items=drop)
-    # the op diagnosis first: fast, and what a failing property's report points to
-    items[:] = sorted(keep, key=lambda item: _claim_of(item) != op_table.CLAIM)
+    items[:] = sorted(keep, key=_run_order)
+
+
+def _run_order(item: pytest.Item) -> int:
+    """The op diagnosis first (fast, and what a failing property's report points to), then
+    the long checks, so that parallel workers finish together: properties before the
+    seed's fixed examples, and the stateful machine, the longest, first among them."""
+    if _claim_of(item) == op_table.CLAIM:
+        return 0
+    if getattr(getattr(item, "module", None), "__name__", "").endswith(".test_stateful"):
+        return 1
+    return 2 if getattr(getattr(item, "obj", None), "hypothesis", None) is not None else 3
 
 
 def _usage_error(state: RunState, message: str) -> None:
@@ -353,6 +376,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     try:
         with (
             hypothesis_scope.suite_settings(item, state.profile, derandomize, state.scratch),
+            hypothesis_scope.shrink_budget(state.shrink_budget),
             time_limit(state.timeout),
         ):
             return (yield)
@@ -373,6 +397,9 @@ def _record_check(item: pytest.Item, state: RunState, seconds: float) -> None:
     note = hypothesis_scope.rejection_note()
     if note:
         props.append(("note", note))
+    shrinking = hypothesis_scope.shrinking_note()
+    if shrinking:
+        props.append(("shrinking", shrinking))
     if ops.covered():
         props.append(("ops", ops.covered()))
     have = getattr(state.backend, "conformance_ops", None)

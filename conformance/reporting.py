@@ -99,6 +99,8 @@ class Results:
         verdict, message = outcome
         if verdict == "passed" and props.get("note"):
             message = str(props["note"])  # e.g. how many examples the engine could not run
+        if verdict == "failed" and props.get("shrinking"):
+            message += f"\n{props['shrinking']}"
         test = self.tests.setdefault(
             report.nodeid, TestResult(report.nodeid, props["claim"], props["dtype"], verdict)
         )

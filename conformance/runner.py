@@ -83,6 +83,7 @@ def pytest_args(
     device: str | None = None,
     report_dir: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
+    shrink_budget: float | None = None,
     xfails: str | os.PathLike[str] | None = None,
     quiet: bool = False,
     isolate: bool = False,
@@ -109,6 +110,7 @@ def pytest_args(
         ("--autograd-device", device),
         ("--autograd-report-dir", os.fspath(report_dir) if report_dir else None),
         ("--autograd-timeout", None if timeout is None else str(timeout)),
+        ("--autograd-shrink-budget", None if shrink_budget is None else str(shrink_budget)),
         ("--autograd-xfails", os.fspath(xfails) if xfails else None),
         ("--autograd-report-staging", os.fspath(staging) if staging else None),
     ):
@@ -119,7 +121,9 @@ def pytest_args(
     chose_workers = any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in extra_args)
     workers = workers or default_workers()
     if isolate and not chose_workers:
-        args += ["-n", str(workers)]
+        # worksteal: an idle worker takes pending checks from a busy one, so the long
+        # checks do not leave one worker running alone at the end
+        args += ["-n", str(workers), "--dist", "worksteal"]
     if (isolate or chose_workers) and max_restarts is not None:
         # bounded, so that an engine killing its workers as they start cannot loop forever
         args.append(f"--max-worker-restart={max_restarts + workers}")

@@ -321,6 +321,120 @@ class SilentSumBackend(TorchBackend):
         super().backward(t, grad, retain_graph)
 
 
+# -- second derivatives and forward mode (HO-1, HO-2, FM-1, LR-7) -------------------------
+
+
+class _MulDetachedSaves(_SavedMul):
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = ctx.saved_tensors
+        # bug: the saved operands are detached, so to a second pass the gradient is a
+        # constant: first derivatives right, second derivatives through mul silently 0
+        return _sum_to(g * b.detach(), a.shape), _sum_to(g * a.detach(), b.shape)
+
+
+class DetachedSavesBackend(TorchBackend):
+    """mul's backward reads its saved operands detached: double backward loses them."""
+
+    name = "mutant-detached-saves"
+
+    def mul(self, a: Any, b: Any) -> Any:
+        return _MulDetachedSaves.apply(a, b)
+
+
+class _MulOneSidedTangent(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a, b)
+        ctx.save_for_forward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = ctx.saved_tensors
+        return _sum_to(g * b, a.shape), _sum_to(g * a, b.shape)
+
+    @staticmethod
+    def jvp(ctx: Any, ta: torch.Tensor | None, tb: torch.Tensor | None) -> torch.Tensor:
+        a, b = ctx.saved_tensors
+        # bug: the product rule's second term, a * tb, is dropped
+        return (ta if ta is not None else torch.zeros_like(a)) * b
+
+
+class OneSidedTangentBackend(TorchBackend):
+    """mul's forward-mode rule is ta * b: the tangent of the second operand is lost
+    (its backward is right, so reverse mode and first derivatives pass)."""
+
+    name = "mutant-one-sided-tangent"
+
+    def mul(self, a: Any, b: Any) -> Any:
+        return _MulOneSidedTangent.apply(a, b)
+
+
+class _PowDerivative(Fn):
+    """p a^(p-1), the derivative of a^p, as an op that a second pass differentiates."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, p: float) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return torch.zeros_like(a) if p == 0 else p * torch.pow(a, p - 1)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (a,) = ctx.saved_tensors
+        p = ctx.p
+        if p == 0:
+            return torch.zeros_like(g), None
+        # bug: p * p a^(p-2) for p (p - 1) a^(p-2), off by the factor p / (p - 1)
+        return g * p * p * torch.pow(a, p - 2), None
+
+
+class _PowWrongCurvature(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, p: float) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        ctx.p = p
+        return torch.pow(a, p)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (a,) = ctx.saved_tensors
+        return g * _PowDerivative.apply(a, ctx.p), None
+
+
+class WrongCurvatureBackend(TorchBackend):
+    """pow's first derivative is right, its second is off by the factor p / (p - 1)
+    (twice the curvature of a square)."""
+
+    name = "mutant-wrong-curvature"
+
+    def pow(self, a: Any, exponent: float) -> Any:
+        return _PowWrongCurvature.apply(a, exponent)
+
+
+class _ExpTimesInput(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return torch.exp(a)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        (a,) = ctx.saved_tensors
+        return g * a  # bug: the input where the output exp(a) belongs
+
+
+class ExpTimesInputBackend(TorchBackend):
+    """exp's backward multiplies by its input instead of its output: the bug whose red
+    verdict once took over ten minutes, most of them shrinking (the red-path benchmark)."""
+
+    name = "mutant-exp-times-input"
+
+    def exp(self, a: Any) -> Any:
+        return _ExpTimesInput.apply(a)
+
+
 _ALL_OPS = (*proto.BINARY_OPS, *proto.UNARY_OPS, *proto.REDUCTIONS, "pow", *proto.NN_OP_NAMES)
 for _op in _ALL_OPS:
     setattr(NoSharedAccumulationBackend, _op, _using(_op))

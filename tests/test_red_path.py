@@ -1,0 +1,35 @@
+"""A failing engine gets its verdict fast: shrinking a counterexample has a time budget,
+after which the smallest one found is reported, marked as such, with the same verdict."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_shrinking_stops_at_its_budget_and_says_so(cli, tmp_path):
+    """With a budget too small to finish shrinking, CR-1 still fails on the exp mutant,
+    and its message says shrinking was stopped."""
+    proc = cli(
+        "--backend",
+        "tests.mutants:ExpTimesInputBackend",
+        "--claims",
+        "CR-1",
+        "--shrink-budget",
+        "0.01",
+        "--no-isolate",
+        "--report-dir",
+        str(tmp_path),
+    )
+    assert proc.returncode == 1
+    doc = json.loads((tmp_path / "results.json").read_text())
+    tests = [t for c in doc["claims"] if c["id"] == "CR-1" for t in c["tests"]]
+    assert {t["verdict"] for t in tests} == {"failed"}
+    for test in tests:
+        assert "shrinking stopped after 0.01 s (the shrink budget)" in test["message"]
+
+
+def test_a_bad_shrink_budget_is_one_line_and_exit_2(cli):
+    """The budget is a positive finite number of seconds."""
+    proc = cli("--backend", "torch", "--shrink-budget", "0")
+    assert proc.returncode == 2
+    assert "invalid positive finite number of seconds value: '0'" in proc.stderr
