@@ -13,6 +13,14 @@ Two families of engines fit:
 * functional engines (jax, HIPS autograd): override :meth:`vjp` and leave the
   imperative capabilities undeclared; the claims that need them are reported as
   *unsupported*, never as passed or failed.
+
+Scalar engines (micrograd-style, one number per node) are imperative engines too:
+:class:`conformance.scalar.ScalarBackend` builds their tensors, reductions and matmul.
+
+The ops, by their protocol names (:data:`BINARY_OPS`, ``pow``, :data:`UNARY_OPS`,
+:data:`REDUCTIONS`, :data:`NN_OP_NAMES`): ``add``, ``sub``, ``mul``, ``div``, ``matmul``,
+``pow``, ``neg``, ``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sqrt``, ``sum``,
+``mean``, ``sigmoid``, ``relu``, ``softmax``. :meth:`Backend.grad_fn` names ops by them.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ INPLACE_UPDATE = "inplace_update"
 DETACH = "detach"
 GRAPH_INTROSPECTION = "graph_introspection"
 NN_OPS = "nn_ops"
+HIGHER_ORDER = "higher_order"
+JVP = "jvp"
 
 CAPABILITIES: dict[str, tuple[str, ...]] = {
     # capability -> the methods a backend declaring it must implement
@@ -49,6 +59,8 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     DETACH: ("detach",),
     GRAPH_INTROSPECTION: ("graph_parents", "graph_leaf"),
     NN_OPS: ("sigmoid", "relu", "softmax"),
+    HIGHER_ORDER: ("hvp",),
+    JVP: ("jvp",),
 }
 
 BINARY_OPS = ("add", "sub", "mul", "div", "matmul")
@@ -95,6 +107,11 @@ class Backend:
 
         With ``requires_grad=True`` the tensor is a tracked leaf (imperative engines).
         Functional engines may raise :class:`Unsupported` for ``requires_grad=True``.
+
+        An engine with no such flag (tinygrad, micrograd-style engines: every tensor is
+        tracked) ignores it and returns an ordinary tensor either way. It must not emulate
+        an untracked tensor (say, by detaching it): the claims about untracked tensors
+        then judge what the engine really does with its tensors.
         """
         raise NotImplementedError
 
@@ -191,8 +208,8 @@ class Backend:
         ``grads[i]`` is the vector-Jacobian product ``cotangent . d value / d input_i``
         as a numpy array of primal i's shape (zeros when the value does not depend on
         it). With ``cotangent=None`` the value must be a scalar (one element) and the
-        gradient is taken of it; a non-scalar value must then raise, never be summed
-        silently.
+        gradient is taken of it, whatever its shape (``()``, ``(1,)``, ``(1, 1)``); a
+        non-scalar value must then raise, never be summed silently.
 
         To signal that error (claim NS-1), raise any exception other than
         :class:`Unsupported` from this call, after ``fn`` has run. The suite counts it
@@ -203,6 +220,13 @@ class Backend:
         The suite only calls it with a value that depends on at least one primal. The
         default implementation is built from :meth:`tensor`, :meth:`backward` and
         :meth:`grad`; functional engines override it.
+
+        Some ``fn`` carry a :class:`conformance.structure.Structure` (read it with
+        ``conformance.structure.structure_of(fn)``): their computation as a key, their
+        constants, and a body taking the constants as arguments; they read no values. An
+        adapter may use it to compile once per key, shapes, dtype and cotangent presence
+        (the jax adapter's ``jit``), and must not rely on it: any ``fn`` without one, such
+        as DG-1's programs, which branch on computed values, must run as it is.
         """
         inputs = [self.tensor(np.asarray(p), dtype, requires_grad=True) for p in primals]
         out = fn(*inputs)
@@ -218,7 +242,10 @@ class Backend:
         """Capability ``backward``: must back-propagate from ``t`` into the leaves' grads.
 
         ``grad`` is the output gradient (a tensor of t's shape); when it is None, ``t``
-        must have one element, and a non-scalar ``t`` must raise (claim NS-1): any
+        must have one element, of any shape (the seed's examples use ``(1,)``): where the
+        engine's own backward wants shape ``()``, the adapter reshapes a one-element ``t``
+        to ``()`` first, and passes any larger ``t`` unchanged, so that the engine's own
+        error answers. A non-scalar ``t`` must raise (claim NS-1): any
         exception other than :class:`Unsupported`, raised here, after the forward that
         built ``t`` succeeded (e.g. the engine's own error, as torch's RuntimeError),
         while the same call with ``grad``, or on a one-element ``t``, succeeds.
@@ -246,7 +273,8 @@ class Backend:
 
     def grad_fn(self, t: Tensor) -> str | None:
         """Capability ``grad_fn``: must return the protocol name of the op that created
-        t (``"add"``, ``"mul"``, ...), or None for a leaf."""
+        t (one of the op names listed in this module's docstring, ``"add"`` ...
+        ``"softmax"``), or None for a leaf."""
         raise NotImplementedError
 
     def zero_grad(self, t: Tensor) -> None:
@@ -273,6 +301,45 @@ class Backend:
     def graph_leaf(self, node: Hashable) -> Tensor | None:
         """Capability ``graph_introspection``: must return the leaf tensor that ``node``
         stands for, or None when ``node`` is not a leaf."""
+        raise NotImplementedError
+
+    # -- second derivatives and forward mode (optional capabilities) ----------------------
+
+    def hvp(
+        self,
+        fn: Callable[..., Tensor],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        vectors: Sequence[np.ndarray],
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Capability ``higher_order``: must return ``(grads, hvps)`` for the one-element
+        ``value = fn(*inputs)`` (``fn`` as in :meth:`vjp`), one vector per primal.
+
+        ``grads[i]`` is d value / d input_i, and ``hvps[i]`` is the derivative with respect
+        to input i of ``sum_j <grads_j, vectors[j]>``: the Hessian-vector product. Both are
+        numpy arrays of primal i's shape (zeros where nothing depends on the input). The
+        second derivative must be the engine's own derivative of its gradient computation
+        (double backward with a differentiable graph, forward over reverse, grad of grad),
+        never finite differences. Must raise on a value of more than one element. May raise
+        :class:`Unsupported` for a computation the engine cannot differentiate twice.
+        """
+        raise NotImplementedError
+
+    def jvp(
+        self,
+        fn: Callable[..., Tensor],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        tangents: Sequence[np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Capability ``jvp``: must return ``(value, tangent)`` for ``value = fn(*inputs)``
+        (``fn`` as in :meth:`vjp`), one tangent per primal, of its shape.
+
+        ``tangent`` is the Jacobian-vector product ``sum_i d value / d input_i . tangents[i]``,
+        a numpy array of value's shape, computed by the engine's forward mode (dual numbers,
+        ``jvp`` transforms), not by reverse mode or finite differences. May raise
+        :class:`Unsupported` for an op the engine's forward mode lacks.
+        """
         raise NotImplementedError
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from conformance import tolerances
+from conformance.structure import Structure, attach
 from conformance.verdicts import CheckFailure, snippet
 
 UNARY = ("neg", "exp", "log", "sin", "cos", "tanh", "sqrt", "sigmoid", "relu", "detach")
@@ -101,12 +102,37 @@ def evaluate(
 
 
 def as_fn(expr: Expr, backend: Any, dtype: str) -> Callable[..., Any]:
-    """``fn(*tensors)`` computing the expression with ``backend``'s ops, for ``backend.vjp``."""
+    """``fn(*tensors)`` computing the expression with ``backend``'s ops, for ``backend.vjp``.
+
+    It carries its :class:`~conformance.structure.Structure` (an expression reads no
+    values), keyed by :func:`structure_key`, with the constants as arguments."""
 
     def fn(*xs: Any) -> Any:
         return evaluate(expr, backend, xs, lambda v: backend.tensor(v, dtype))[expr.output]
 
-    return fn
+    def body(consts: Sequence[Any], *xs: Any) -> Any:
+        given = iter(consts)  # evaluate meets the constants in node order: consts' order
+        return evaluate(expr, backend, xs, lambda _: next(given))[expr.output]
+
+    consts = tuple(np.asarray(n.value) for n in expr.nodes if n.op == "const")
+    return attach(fn, Structure(structure_key(expr), backend, consts, body))
+
+
+def structure_key(expr: Expr) -> tuple[Any, ...]:
+    """Everything about ``expr`` that changes its computation but its constants' values:
+    each node's op, operands, shape, input index, axis, exponent (by ``repr``, so that
+    ``2`` and ``2.0`` differ, as jax's integer and float powers do) and constant shape."""
+    return (
+        expr.output,
+        tuple(
+            (n.op, n.args, n.shape, n.index, n.axis, repr(n.exponent), _shape(n.value))
+            for n in expr.nodes
+        ),
+    )
+
+
+def _shape(value: np.ndarray | None) -> tuple[int, ...] | None:
+    return None if value is None else np.shape(value)
 
 
 # -- showing an expression --------------------------------------------------------------
@@ -252,7 +278,8 @@ def repro(
         body += [f"for _ in range({passes}):", f"    {call}, retain_graph=True)"]
     shown = ", ".join(f"({n!r}, {n})" for n in name.values())
     body.append(f"for name, t in [{shown}]:")
-    body.append("    print(name, bk.is_leaf(t), bk.grad(t))")
+    leaf = "bk.is_leaf(t), " if "is_leaf" in getattr(backend, "capabilities", ()) else ""
+    body.append(f"    print(name, {leaf}bk.grad(t))")
     return snippet(backend, *body)
 
 

@@ -24,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "jax": "conformance.backends.jax_backend:JaxBackend",
     "autograd": "conformance.backends.autograd_backend:AutogradBackend",
     "mygrad": "conformance.backends.mygrad_backend:MyGradBackend",
+    "tinygrad": "conformance.backends.tinygrad_backend:TinygradBackend",
 }
 
 

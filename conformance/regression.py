@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from conformance.structure import Structure, attach
+
 IMPERATIVE = frozenset({"backward", "zero_grad", "inplace_update"})
 # the seed reads each iteration's loss after updating w and b with its gradient
 LOSS_READ = "computed before update {k}, read after it as the seed does"
@@ -232,16 +234,22 @@ def _param_grad(value: Any, name: str, k: int) -> np.ndarray:
 
 def loss_function(backend: Any, data: RegressionData, dtype: str) -> Any:
     """``(w, b) -> mean(0.5 * (y - (w*x + b))**2)`` with the backend's ops; ``x`` and ``y``
-    are untracked tensors of shape (n, 1), so ``w * x`` broadcasts a (1,) parameter."""
-    x = backend.tensor(data.x.reshape(data.n, 1), dtype)
-    y = backend.tensor(data.y.reshape(data.n, 1), dtype)
-    half = backend.tensor(np.asarray(0.5), dtype)
+    are untracked tensors of shape (n, 1), so ``w * x`` broadcasts a (1,) parameter.
 
-    def loss(w: Any, b: Any) -> Any:
+    It carries its :class:`~conformance.structure.Structure`, with x, y and 0.5 as the
+    constants, so that a compiling adapter reuses one compilation across runs."""
+    consts = (data.x.reshape(data.n, 1), data.y.reshape(data.n, 1), np.asarray(0.5))
+
+    def body(xyh: Any, w: Any, b: Any) -> Any:
+        x, y, half = xyh
         y_pred = backend.add(backend.mul(w, x), b)
         return backend.mean(backend.mul(half, backend.pow(backend.sub(y, y_pred), 2)))
 
-    return loss
+    tensors = [backend.tensor(c, dtype) for c in consts]
+    return attach(
+        lambda w, b: body(tensors, w, b),
+        Structure("linear regression loss", backend, consts, body),
+    )
 
 
 def run_backend(

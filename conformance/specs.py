@@ -110,12 +110,18 @@ SCHEMA: dict[str, tuple[Fields, Fields]] = {
         },
         {"seed10_stop_iterations": INTS},
     ),
+    "HO-1": (_WORKED, _each(NUM, "m_grad", "n_grad", "d2y_dm2", "d2y_dn2", "d2y_dmdn")),
+    "HO-2": ({"max_ops": INT}, {}),
+    "FM-1": ({"max_ops": INT}, {}),
+    "LR-7": (
+        {"data_file": STR},
+        {"hessian": NUMS, **_each(NUM, "lambda_max", "stability_bound")},
+    ),
 }
-#: Per claim id, the keys its data_file must hold: for LR-4, what
-#: conformance.regression.data_from_table requires.
-DATA_FILES: dict[str, Fields] = {
-    "LR-4": {**_each(NUMS, "x", "noise"), **_each(NUM, "slope", "intercept", "w0")}
-}
+# what conformance.regression.data_from_table requires of the seed's data (LR-4, LR-7)
+_SEED_DATA = {**_each(NUMS, "x", "noise"), **_each(NUM, "slope", "intercept", "w0")}
+#: Per claim id, the keys its data_file must hold.
+DATA_FILES: dict[str, Fields] = {"LR-4": _SEED_DATA, "LR-7": _SEED_DATA}
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ MALFORMED = [
         DERIVATIVES,
         'origin = "suite"',
         "origin = 1",
-        "03_derivatives.toml: claim CR-1: field 'origin' must be a string",
+        "03_derivatives.toml: claim OP-1: field 'origin' must be a string",
         id="origin-not-a-string",
     ),
     pytest.param(

@@ -1,4 +1,5 @@
-"""HIPS autograd (``autograd.numpy``): a functional engine, judged through ``vjp``.
+"""HIPS autograd (``autograd.numpy``): a functional engine, judged through ``vjp`` (and
+``hvp``, ``jvp``: its grad of grad and forward mode).
 
 Tensors are plain numpy arrays; inside a differentiated function they are autograd's
 boxes, whose values :meth:`AutogradBackend.to_numpy` unwraps, so branching on computed
@@ -42,7 +43,7 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
 
     name = "autograd"
     xp = anp
-    capabilities = frozenset({proto.NN_OPS})
+    capabilities = frozenset({proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP})
     expected_failures = str(Path(__file__).with_name("autograd_xfails.toml"))
 
     def versions(self) -> dict[str, str]:
@@ -91,3 +92,37 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
                 grads = pullback(np.asarray(cotangent, dtype=_DTYPES[dtype]))
         # autograd gives zeros (never None) for an input the value ignores
         return self.to_numpy(value), [np.asarray(g) for g in grads]
+
+    def hvp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        vectors: Sequence[np.ndarray],
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Output seems independent of input")
+            # make_hvp is the vector-Jacobian product of grad(fn): reverse over reverse
+            pullback, grads = autograd.make_hvp(lambda args: fn(*args))(inputs)
+            hvps = pullback(tuple(self.tensor(np.asarray(v), dtype) for v in vectors))
+        return [np.asarray(g) for g in grads], [np.asarray(h) for h in hvps]
+
+    def jvp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        tangents: Sequence[np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        push = autograd.make_jvp(lambda args: fn(*args))(inputs)
+        try:
+            value, tangent = push(tuple(self.tensor(np.asarray(t), dtype) for t in tangents))
+        except NotImplementedError as exc:
+            if not str(exc).startswith("JVP of "):
+                raise
+            # autograd 1.9.1 has no forward-mode rule for some primitives (expit, behind
+            # sigmoid): its forward mode cannot express them
+            raise proto.Unsupported(f"HIPS autograd's forward mode: {exc}") from exc
+        return self.to_numpy(value), np.asarray(tangent)

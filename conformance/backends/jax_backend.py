@@ -1,15 +1,26 @@
-"""jax (CPU, float64 enabled): a functional engine, judged through ``vjp``.
+"""jax (CPU, float64 enabled): a functional engine, judged through ``vjp`` (and ``hvp``,
+``jvp``: forward over reverse, and forward mode).
 
 Leaf flags, retain_grad, grad_fn, accumulation and in-place updates cannot be
 expressed in jax, so those capabilities are not declared and their claims come out
 *unsupported*. Branching on computed values works outside ``jit``: under ``grad``
 and ``vjp`` the primal of every tracer is concrete, and :meth:`JaxBackend.to_numpy`
 reads it.
+
+:meth:`JaxBackend.vjp` compiles, with ``jax.jit``, the functions that carry a
+:class:`~conformance.structure.Structure` (they read no values) once per structure,
+shapes, dtype and cotangent presence, once that key has come back often enough to pay
+for it, and runs every other call eagerly, as jax's users do. Tracing anew on every
+call was most of the suite's time on jax (the regression loss, traced at every step).
+``AUTOGRAD_CONFORMANCE_JAX_JIT=0`` runs everything eagerly (benchmarks/bench_jax.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -19,6 +30,7 @@ import numpy as np
 from conformance import backend as proto
 from conformance.backends.numpy_like import NumpyLikeOps
 from conformance.errors import ConfigError
+from conformance.structure import Structure, structure_of
 
 try:
     import jax
@@ -33,6 +45,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 jax.config.update("jax_enable_x64", True)
 
 _DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
+# keys (with their eager runs so far, or their compiled vjp) kept per adapter, least
+# recent dropped
+_CACHE_SIZE = 1024
+# A compilation costs about as much as 20 eager calls (110 ms against 6 ms for the
+# regression loss): compiling a key once it has run this often eagerly never costs more
+# than twice the best choice, and leaves the one-off random graphs (CR-1, NS-1) eager.
+EAGER_RUNS = 16
 
 
 class JaxBackend(NumpyLikeOps, proto.Backend):
@@ -40,7 +59,7 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
 
     name = "jax"
     xp = jnp
-    capabilities = frozenset({proto.NN_OPS})
+    capabilities = frozenset({proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP})
     expected_failures = str(Path(__file__).with_name("jax_xfails.toml"))
 
     def __init__(self, device: str = "cpu") -> None:
@@ -48,6 +67,8 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
             self.device = jax.devices(device)[0]
         except RuntimeError as exc:
             raise ConfigError(f"--device {device}: {exc}") from None
+        self.jit = os.environ.get("AUTOGRAD_CONFORMANCE_JAX_JIT", "1") != "0"
+        self._compiled: OrderedDict[Hashable, int | Callable[..., Any]] = OrderedDict()
 
     def versions(self) -> dict[str, str]:
         return {"jax": jax.__version__, "jaxlib": version("jaxlib"), "device": str(self.device)}
@@ -81,18 +102,91 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
         cotangent: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         inputs = [self.tensor(np.asarray(p), dtype) for p in primals]
-        if cotangent is None:
-
-            def scalar(*args: Any) -> tuple[Any, Any]:
-                out = fn(*args)
-                # The protocol calls a one-element output a scalar (as torch does); jax.grad
-                # wants shape (), so only a one-element value is viewed as 0-d. Any larger
-                # output goes to jax.grad unchanged, which raises: it is never summed.
-                return (jnp.reshape(out, ()) if jnp.size(out) == 1 else out), out
-
-            argnums = tuple(range(len(inputs)))
-            (_, value), grads = jax.value_and_grad(scalar, argnums=argnums, has_aux=True)(*inputs)
-        else:
-            value, pullback = jax.vjp(fn, *inputs)
-            grads = pullback(jnp.asarray(np.asarray(cotangent), dtype=_DTYPES[dtype]))
+        seed = (
+            None if cotangent is None else jnp.asarray(np.asarray(cotangent), dtype=_DTYPES[dtype])
+        )
+        structure = structure_of(fn) if self.jit else None
+        compiled = None
+        # built on other ops (a wrapping adapter's), fn may do anything: run it as it is
+        if structure is not None and structure.ops is self:
+            compiled = self._compiled_vjp(structure, dtype, inputs, seed)
+        value, grads = _vjp(fn, inputs, seed) if compiled is None else compiled(inputs, seed)
         return self.to_numpy(value), [np.asarray(g) for g in grads]
+
+    def _compiled_vjp(
+        self, structure: Structure, dtype: str, inputs: Sequence[Any], seed: Any
+    ) -> Callable[[Sequence[Any], Any], Any] | None:
+        """The jitted :func:`_vjp` of ``structure.body`` for this call's key, given this
+        call's constants, or None while the key has run fewer than :data:`EAGER_RUNS`
+        times eagerly. The key holds all the compiled program depends on, so a hit
+        computes what tracing this call's ``fn`` would."""
+        key = (
+            structure.key,
+            dtype,
+            tuple(jnp.shape(x) for x in inputs),
+            tuple(np.shape(c) for c in structure.consts),
+            None if seed is None else jnp.shape(seed),
+        )
+        entry = self._compiled.pop(key, 0)  # put back below, as the most recent
+        if isinstance(entry, int) and entry < EAGER_RUNS:
+            self._compiled[key] = entry + 1
+            if len(self._compiled) > _CACHE_SIZE:
+                self._compiled.popitem(last=False)
+            return None
+        if isinstance(entry, int):
+            body = structure.body
+            entry = jax.jit(lambda cs, xs, v: _vjp(lambda *a: body(cs, *a), xs, v))
+        self._compiled[key] = entry
+        consts = [self.tensor(c, dtype) for c in structure.consts]
+        return partial(entry, consts)
+
+    def hvp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        vectors: Sequence[np.ndarray],
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        gradient = jax.grad(lambda *args: _as_0d(fn(*args)), argnums=tuple(range(len(inputs))))
+        # forward over reverse: the tangent of the gradient along the vectors
+        grads, hvps = jax.jvp(
+            gradient, inputs, tuple(self.tensor(np.asarray(v), dtype) for v in vectors)
+        )
+        return [np.asarray(g) for g in grads], [np.asarray(h) for h in hvps]
+
+    def jvp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        tangents: Sequence[np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        value, tangent = jax.jvp(
+            fn, inputs, tuple(self.tensor(np.asarray(t), dtype) for t in tangents)
+        )
+        return self.to_numpy(value), np.asarray(tangent)
+
+
+def _vjp(fn: Callable[..., Any], inputs: Sequence[Any], seed: Any) -> tuple[Any, Any]:
+    """``fn``'s value and its VJP with ``seed``, or, with ``seed=None``, the gradient of
+    its one-element value (a larger one raises in jax.grad: it is never summed)."""
+    if seed is None:
+
+        def scalar(*args: Any) -> tuple[Any, Any]:
+            out = fn(*args)
+            return _as_0d(out), out
+
+        argnums = tuple(range(len(inputs)))
+        (_, value), grads = jax.value_and_grad(scalar, argnums=argnums, has_aux=True)(*inputs)
+        return value, grads
+    value, pullback = jax.vjp(fn, *inputs)
+    return value, pullback(seed)
+
+
+def _as_0d(out: Any) -> Any:
+    """The protocol calls a one-element output a scalar (as torch does); jax.grad wants
+    shape (), so only a one-element value is viewed as 0-d. Any larger output goes to
+    jax.grad unchanged, which raises: it is never summed."""
+    return jnp.reshape(out, ()) if jnp.size(out) == 1 else out
