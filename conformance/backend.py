@@ -18,9 +18,12 @@ Scalar engines (micrograd-style, one number per node) are imperative engines too
 :class:`conformance.scalar.ScalarBackend` builds their tensors, reductions and matmul.
 
 The ops, by their protocol names (:data:`BINARY_OPS`, ``pow``, :data:`UNARY_OPS`,
-:data:`REDUCTIONS`, :data:`NN_OP_NAMES`): ``add``, ``sub``, ``mul``, ``div``, ``matmul``,
-``pow``, ``neg``, ``exp``, ``log``, ``sin``, ``cos``, ``tanh``, ``sqrt``, ``sum``,
-``mean``, ``sigmoid``, ``relu``, ``softmax``. :meth:`Backend.grad_fn` names ops by them.
+:data:`REDUCTIONS`, :data:`NN_OP_NAMES`, :data:`EXTRA_OPS`): ``add``, ``sub``, ``mul``,
+``div``, ``matmul``, ``pow``, ``neg``, ``exp``, ``log``, ``sin``, ``cos``, ``tanh``,
+``sqrt``, ``sum``, ``mean``, ``sigmoid``, ``relu``, ``softmax``, and the extra group
+``abs``, ``maximum``, ``minimum``, ``clip``, ``max``, ``min``, ``prod``, ``logsumexp``,
+``log_softmax``, ``reshape``, ``transpose``, ``take``, ``concatenate``.
+:meth:`Backend.grad_fn` names ops by them.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ GRAPH_INTROSPECTION = "graph_introspection"
 NN_OPS = "nn_ops"
 HIGHER_ORDER = "higher_order"
 JVP = "jvp"
+COMPILE = "compile"
 
 CAPABILITIES: dict[str, tuple[str, ...]] = {
     # capability -> the methods a backend declaring it must implement
@@ -61,12 +65,30 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
     NN_OPS: ("sigmoid", "relu", "softmax"),
     HIGHER_ORDER: ("hvp",),
     JVP: ("jvp",),
+    COMPILE: ("compiled_vjp",),
 }
 
 BINARY_OPS = ("add", "sub", "mul", "div", "matmul")
 UNARY_OPS = ("neg", "exp", "log", "sin", "cos", "tanh", "sqrt")
 REDUCTIONS = ("sum", "mean")
 NN_OP_NAMES = ("sigmoid", "relu", "softmax")
+# the extra group: kinks and ties (abs ... min), products and log-sum-exps, and the ops
+# that only move values (reshape ... concatenate); optional like every op
+EXTRA_OPS = (
+    "abs",
+    "maximum",
+    "minimum",
+    "clip",
+    "max",
+    "min",
+    "prod",
+    "logsumexp",
+    "log_softmax",
+    "reshape",
+    "transpose",
+    "take",
+    "concatenate",
+)
 
 # The ops are optional: an adapter implements those its engine has (see conformance.ops);
 # the claims judge it over them and call unsupported only what needs a missing one.
@@ -193,6 +215,75 @@ class Backend:
         """Capability ``nn_ops``: must return the softmax of ``a`` along ``axis``."""
         raise NotImplementedError
 
+    # -- the extra ops (optional like every op; an engine lacking one leaves it out or
+    # -- raises Unsupported). At a tie the rules below say how the gradient is shared
+
+    def abs(self, a: Tensor) -> Tensor:
+        """Must return ``|a|``. May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def maximum(self, a: Tensor, b: Tensor) -> Tensor:
+        """Must return the elementwise larger of ``a`` and ``b`` (broadcasting as ``add``);
+        at a tie each operand gets half the gradient. May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def minimum(self, a: Tensor, b: Tensor) -> Tensor:
+        """Must return the elementwise smaller of ``a`` and ``b`` (broadcasting as ``add``);
+        at a tie each operand gets half the gradient. May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def clip(self, a: Tensor, low: float, high: float) -> Tensor:
+        """Must return ``a`` limited to ``[low, high]`` (Python floats, ``low < high``):
+        the gradient passes strictly inside the bounds and is 0 outside them. May raise
+        :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def max(self, a: Tensor, axis: int | None = None) -> Tensor:
+        """Must return the largest element (a 0-d tensor) or the largest along ``axis``;
+        tied largest elements share the gradient evenly. May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def min(self, a: Tensor, axis: int | None = None) -> Tensor:
+        """Must return the smallest element (a 0-d tensor) or the smallest along ``axis``;
+        tied smallest elements share the gradient evenly. May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def prod(self, a: Tensor, axis: int | None = None) -> Tensor:
+        """Must return the product of all elements (a 0-d tensor) or along ``axis``. May
+        raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def logsumexp(self, a: Tensor, axis: int) -> Tensor:
+        """Must return ``log(sum(exp(a)))`` along ``axis`` (the axis removed). May raise
+        :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def log_softmax(self, a: Tensor, axis: int) -> Tensor:
+        """Must return the logarithm of the softmax of ``a`` along ``axis``. May raise
+        :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def reshape(self, a: Tensor, shape: tuple[int, ...]) -> Tensor:
+        """Must return ``a``'s elements, in row-major order, in a tensor of ``shape`` (a
+        tuple of ints with ``a``'s number of elements). May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def transpose(self, a: Tensor) -> Tensor:
+        """Must return ``a`` with its axes reversed, as numpy's ``a.T`` (unchanged for 0-d
+        and 1-d ``a``). May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def take(self, a: Tensor, indices: tuple[int, ...], axis: int) -> Tensor:
+        """Must return the slices of ``a`` at ``indices`` (a tuple of non-negative ints,
+        which may repeat) along ``axis``, as ``numpy.take``: ``len(indices)`` of them along
+        ``axis``. The gradients of repeated slices add up. May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
+    def concatenate(self, a: Tensor, b: Tensor, axis: int) -> Tensor:
+        """Must return ``a`` followed by ``b`` along ``axis`` (their other sides equal).
+        May raise :class:`Unsupported`."""
+        raise NotImplementedError
+
     # -- differentiation -------------------------------------------------------------
 
     def vjp(
@@ -274,7 +365,7 @@ class Backend:
     def grad_fn(self, t: Tensor) -> str | None:
         """Capability ``grad_fn``: must return the protocol name of the op that created
         t (one of the op names listed in this module's docstring, ``"add"`` ...
-        ``"softmax"``), or None for a leaf."""
+        ``"concatenate"``), or None for a leaf."""
         raise NotImplementedError
 
     def zero_grad(self, t: Tensor) -> None:
@@ -341,6 +432,27 @@ class Backend:
         :class:`Unsupported` for an op the engine's forward mode lacks.
         """
         raise NotImplementedError
+
+    # -- compiled execution and kink conventions (optional) -------------------------------
+
+    def compiled_vjp(
+        self,
+        fn: Callable[..., Tensor],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Capability ``compile``: must return what :meth:`vjp` returns, with ``fn`` (and,
+        where the engine can, its backward pass) run through the engine's compiler
+        (``torch.compile``, ``jax.jit``), never eagerly. May raise :class:`Unsupported`
+        for a computation the compiler cannot take."""
+        raise NotImplementedError
+
+    #: Optional: the value the engine's gradient takes at a kink or tie (KP-1 then checks
+    #: it exactly), per key: ``relu_at_0``, ``abs_at_0`` (the derivative there),
+    #: ``maximum_tie``, ``minimum_tie`` (the first operand's share of a tie),
+    #: ``clip_at_bound`` (the derivative at either bound).
+    conventions: dict[str, float] = {}
 
 
 def missing_methods(backend: object) -> list[str]:

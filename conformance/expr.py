@@ -1,7 +1,7 @@
 """Expression DAGs over the protocol's ops: evaluation, readable formulas, reproductions.
 
 An :class:`Expr` is a topologically ordered tuple of :class:`Node` s: inputs (tracked
-or not), constants, and op nodes naming a protocol op (``add`` ... ``softmax``) plus
+or not), constants, and op nodes naming a protocol op (``add`` ... ``concatenate``) plus
 ``detach``. It is evaluated by any object with the protocol's op methods, a backend
 or the numpy oracle alike, so the suite and the oracle read the same structure.
 """
@@ -18,9 +18,23 @@ from conformance import tolerances
 from conformance.structure import Structure, attach
 from conformance.verdicts import CheckFailure, snippet
 
-UNARY = ("neg", "exp", "log", "sin", "cos", "tanh", "sqrt", "sigmoid", "relu", "detach")
-BINARY = ("add", "sub", "mul", "div", "matmul")
-AXIS_OPS = ("sum", "mean", "softmax")
+UNARY = (
+    "neg",
+    "exp",
+    "log",
+    "sin",
+    "cos",
+    "tanh",
+    "sqrt",
+    "sigmoid",
+    "relu",
+    "abs",
+    "transpose",
+    "detach",
+)
+BINARY = ("add", "sub", "mul", "div", "matmul", "maximum", "minimum")
+# ops taking one tensor and an axis (an int, or None for the reductions over everything)
+AXIS_OPS = ("sum", "mean", "softmax", "max", "min", "prod", "logsumexp", "log_softmax")
 INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2), "matmul": ("@", 2)}
 
 
@@ -31,8 +45,11 @@ class Node:
     shape: tuple[int, ...] = ()
     index: int = -1  # which input, for op == "input"
     value: np.ndarray | None = None  # for op == "const"
-    axis: int | None = None  # sum / mean / softmax
+    axis: int | None = None  # AXIS_OPS, take, concatenate
     exponent: int | float | None = None  # pow
+    bounds: tuple[float, float] | None = None  # clip: (low, high)
+    indices: tuple[int, ...] | None = None  # take
+    # reshape's target is the node's own shape
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +97,15 @@ def apply(ops: Any, node: Node, args: Sequence[Any]) -> Any:
     """``node``'s op applied to ``args`` through ``ops`` (a backend or the numpy oracle)."""
     if node.op == "pow":
         return ops.pow(args[0], node.exponent)
+    if node.op == "clip":
+        assert node.bounds is not None
+        return ops.clip(args[0], *node.bounds)
+    if node.op == "reshape":
+        return ops.reshape(args[0], node.shape)
+    if node.op == "take":
+        return ops.take(args[0], node.indices, node.axis)
+    if node.op == "concatenate":
+        return ops.concatenate(args[0], args[1], node.axis)
     if node.op in AXIS_OPS:
         return getattr(ops, node.op)(args[0], node.axis)
     return getattr(ops, node.op)(*args)
@@ -121,11 +147,22 @@ def as_fn(expr: Expr, backend: Any, dtype: str) -> Callable[..., Any]:
 def structure_key(expr: Expr) -> tuple[Any, ...]:
     """Everything about ``expr`` that changes its computation but its constants' values:
     each node's op, operands, shape, input index, axis, exponent (by ``repr``, so that
-    ``2`` and ``2.0`` differ, as jax's integer and float powers do) and constant shape."""
+    ``2`` and ``2.0`` differ, as jax's integer and float powers do), clip bounds (by
+    ``repr``), take indices and constant shape."""
     return (
         expr.output,
         tuple(
-            (n.op, n.args, n.shape, n.index, n.axis, repr(n.exponent), _shape(n.value))
+            (
+                n.op,
+                n.args,
+                n.shape,
+                n.index,
+                n.axis,
+                repr(n.exponent),
+                repr(n.bounds),
+                n.indices,
+                _shape(n.value),
+            )
             for n in expr.nodes
         ),
     )
@@ -151,7 +188,8 @@ def _literal(a: np.ndarray) -> str:
     def nest(x: Any) -> str:
         if isinstance(x, list):
             return "[" + ", ".join(nest(v) for v in x) + "]"
-        return repr(float(x))
+        x = float(x)  # nan and inf have no literal: float("nan") rebuilds them
+        return repr(x) if np.isfinite(x) else f'float("{x!r}")'
 
     return f"np.array({nest(a.tolist())})"
 
@@ -199,8 +237,7 @@ def formula(expr: Expr) -> str:
         if node.op == "pow":
             base = sub[0][0] if sub[0][1] >= 9 else f"({sub[0][0]})"
             return f"{base} ** {node.exponent!r}", 4
-        axis = "" if node.axis is None or node.op not in AXIS_OPS else f", axis={node.axis}"
-        return f"{node.op}({sub[0][0]}{axis})", 9
+        return f"{node.op}({', '.join([*(s for s, _ in sub), *_extra_args(node)])})", 9
 
     lines = [
         f"{names[k]} = {_short(n.value)}"
@@ -214,6 +251,25 @@ def formula(expr: Expr) -> str:
     ]
     lines.append(f"y = {show(expr.output, named=False)[0]}")
     return "; ".join(lines)
+
+
+def _extra_args(node: Node, call: bool = False) -> list[str]:
+    """What ``node``'s op takes besides its tensors, in the protocol's order: clip's
+    bounds, reshape's shape, take's indices, then the axis. For a formula the axis reads
+    ``axis=k`` and a None axis is left out; for a call (``call``) every one is positional."""
+    out: list[str] = []
+    if node.op == "clip" and node.bounds is not None:
+        out += [repr(float(b)) if call else f"{b:.5g}" for b in node.bounds]
+    elif node.op == "reshape":
+        out.append(repr(tuple(node.shape)))
+    elif node.op == "take":
+        out.append(repr(tuple(node.indices or ())))
+    if node.op in (*AXIS_OPS, "take", "concatenate"):
+        if call:
+            out.append(repr(node.axis))
+        elif node.axis is not None:
+            out.append(f"axis={node.axis}")
+    return out
 
 
 def describe(case: Case) -> str:
@@ -237,8 +293,8 @@ def _node_lines(expr: Expr, indent: str = "") -> tuple[list[str], dict[int, str]
             operands = [name[a] for a in node.args]
             if node.op == "pow":
                 operands.append(repr(node.exponent))
-            elif node.op in AXIS_OPS:
-                operands.append(repr(node.axis))
+            else:
+                operands += _extra_args(node, call=True)
             rhs = f"bk.{node.op}({', '.join(operands)})"
         lines.append(f"{indent}{name[k]} = {rhs}")
     return lines, name

@@ -19,7 +19,7 @@ from hypothesis.errors import Unsatisfiable
 from hypothesis.internal.conjecture import engine
 from hypothesis.reporting import current_reporter, with_reporter
 
-from conformance import ops, profiles
+from conformance import ops, profiles, specs
 from conformance.backend import Unsupported
 
 # the reasons of the running check's rejected examples (one check runs at a time)
@@ -136,6 +136,22 @@ def shrinking_note() -> str:
     )
 
 
+def _weighted(item: Any) -> settings:
+    """The active profile, with the examples scaled by the claim's ``example_share``: the
+    edge tiers' properties stand beside deterministic grids of every special value, and
+    a compiler takes seconds per example, so those claims take a share of the profile's
+    examples, not a multiple of its time."""
+    marker = item.get_closest_marker("claim")
+    share = 1.0
+    if marker is not None and marker.args and marker.args[0] in specs.all_claims():
+        share = float(specs.claim(marker.args[0]).params.get("example_share", 1.0))
+    base = settings.default
+    assert base is not None  # a profile is loaded
+    if share == 1.0:
+        return base
+    return settings(base, max_examples=max(1, round(share * base.max_examples)))
+
+
 @contextmanager
 def suite_settings(item: Any, profile: str, derandomize: bool, home: Path | None) -> Iterator[None]:
     """Run ``item`` under the suite's profile, with Hypothesis's files under ``home``."""
@@ -147,7 +163,7 @@ def suite_settings(item: Any, profile: str, derandomize: bool, home: Path | None
     # a @given test holds the settings in force when it was decorated: give it the suite's
     saved = test._hypothesis_internal_use_settings if given else None  # type: ignore[union-attr]
     if given:
-        test._hypothesis_internal_use_settings = settings.default  # type: ignore[union-attr]
+        test._hypothesis_internal_use_settings = _weighted(item)  # type: ignore[union-attr]
     try:
         with storage(home):
             yield

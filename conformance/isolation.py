@@ -17,6 +17,7 @@ import mmap
 import os
 import signal
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -92,8 +93,18 @@ class Breadcrumb:
         return previous
 
 
+def _compiling() -> bool:
+    """Is an engine's compiler tracing the running code (torch.compile's dynamo)? It
+    cannot trace a breadcrumb's writes, and the compiled call as a whole is inside the
+    adapter's ``compiled_vjp``, whose own breadcrumb names the stage."""
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.compiler.is_compiling())
+
+
 def _tracked(method: Callable[..., Any], stage: str, crumb: Breadcrumb) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
+        if _compiling():
+            return method(*args, **kwargs)
         previous = crumb.enter(stage)
         try:
             return method(*args, **kwargs)

@@ -26,11 +26,12 @@ CLAIMS_MARKERS = ("<!-- claims:start -->", "<!-- claims:end -->")
 
 def claims_table(claims: dict[str, specs.Claim]) -> str:
     """The README's claim table, straight from the specs."""
-    rows = ["| id | section | claim | needs |", "|---|---|---|---|"]
+    rows = ["| id | section | claim | needs | input tiers |", "|---|---|---|---|---|"]
     for c in claims.values():
         text = c.statement + (f" *Informational: {c.reason}*" if c.informational else "")
         needs = ", ".join(c.requires) or "gradients only"
-        rows.append(f"| {c.id} | {c.section} | {text.replace('|', '/')} | {needs} |")
+        tiers = ", ".join(c.tiers) or "-"
+        rows.append(f"| {c.id} | {c.section} | {text.replace('|', '/')} | {needs} | {tiers} |")
     return "\n".join(rows)
 
 

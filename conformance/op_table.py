@@ -61,9 +61,10 @@ def lines(table: list[dict[str, str]]) -> list[str]:
     shapes, body = grid(table)
     dtypes = "/".join(dict.fromkeys(r["dtype"] for r in table))
     widths = [max(len(s), *(len(row[i + 1]) for row in body)) for i, s in enumerate(shapes)]
-    head = f"{'op':<8} " + " ".join(f"{s:<{w}}" for s, w in zip(shapes, widths, strict=True))
+    first = max(8, *(len(row[0]) for row in body))
+    head = f"{'op':<{first}} " + " ".join(f"{s:<{w}}" for s, w in zip(shapes, widths, strict=True))
     out = [f"op diagnosis (OP-1), cells per dtype {dtypes}; {LEGEND}", head, "-" * len(head)]
     for row in body:
         cells = (f"{c or '-':<{w}}" for c, w in zip(row[1:], widths, strict=True))
-        out.append(f"{row[0]:<8} " + " ".join(cells).rstrip())
+        out.append(f"{row[0]:<{first}} " + " ".join(cells).rstrip())
     return out

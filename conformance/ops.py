@@ -15,10 +15,25 @@ from typing import Any
 
 import numpy as np
 
-from conformance.backend import BINARY_OPS, NN_OP_NAMES, REDUCTIONS, UNARY_OPS, Backend, Unsupported
+from conformance.backend import (
+    BINARY_OPS,
+    EXTRA_OPS,
+    NN_OP_NAMES,
+    REDUCTIONS,
+    UNARY_OPS,
+    Backend,
+    Unsupported,
+)
 
 #: Every op of the protocol, in the order reports list them.
-ALL_OPS: tuple[str, ...] = (*BINARY_OPS, "pow", *UNARY_OPS, *REDUCTIONS, *NN_OP_NAMES)
+ALL_OPS: tuple[str, ...] = (*BINARY_OPS, "pow", *UNARY_OPS, *REDUCTIONS, *NN_OP_NAMES, *EXTRA_OPS)
+# how the probe calls the ops that take more than their tensors
+_AXIS_OPS = ("softmax", "logsumexp", "log_softmax")
+_EXTRA_ARGS: dict[str, tuple[Any, ...]] = {
+    "clip": (0.75, 1.25),
+    "reshape": ((2, 1),),
+    "take": ((1, 0, 1), 0),
+}
 
 # the probe's inputs: positive and away from every kink and pole, so any op is defined
 _VECTOR = np.array([0.5, 1.5])
@@ -32,11 +47,16 @@ def _call(backend: Any, op: str, vector: Any, matrix: Any) -> Any:
         return method(matrix, matrix)
     if op == "pow":
         return method(vector, 2)
-    if op == "softmax":
+    if op in _AXIS_OPS:
         return method(vector, 0)
-    if op in REDUCTIONS:
+    if op in (*REDUCTIONS, "max", "min", "prod"):
         return method(vector, None)
-    return method(vector, vector) if op in BINARY_OPS else method(vector)
+    if op in _EXTRA_ARGS:
+        return method(vector, *_EXTRA_ARGS[op])
+    if op == "concatenate":
+        return method(vector, vector, 0)
+    binary = (*BINARY_OPS, "maximum", "minimum")
+    return method(vector, vector) if op in binary else method(vector)
 
 
 def _implemented(backend: Any, op: str) -> bool:

@@ -6,208 +6,49 @@
   size of every term an engine adds up, including the forward values its derivatives
   are computed from (so cancellation is judged fairly, see :mod:`conformance.tolerances`).
 * :func:`numeric`: complex-step differentiation where the expression is analytic,
-  fourth-order central differences where it is not (relu).
+  fourth-order central differences where it is not (relu, abs, maximum, minimum, clip,
+  max, min: :data:`NON_ANALYTIC`).
 
 The two share only the forward definitions of the ops (:class:`NumpyOps`), so they check
-each other's derivative rules.
+each other's derivative rules. Each op's definition, rule and scales are in
+:mod:`conformance.op_rules`, whose names this module re-exports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from conformance import tolerances
 from conformance.expr import BINARY, UNARY, Expr, Node, apply, evaluate
+from conformance.op_rules import (
+    NON_ANALYTIC,
+    NUMPY,
+    NumpyOps,
+    forward_scale,
+    local_vjp,
+    unbroadcast,
+)
 
-NON_ANALYTIC = frozenset({"relu"})
-
-
-class NumpyOps:
-    """The protocol's ops in numpy; real or complex (for the complex step), any float dtype."""
-
-    def add(self, a: Any, b: Any) -> Any:
-        return a + b
-
-    def sub(self, a: Any, b: Any) -> Any:
-        return a - b
-
-    def mul(self, a: Any, b: Any) -> Any:
-        return a * b
-
-    def div(self, a: Any, b: Any) -> Any:
-        return a / b
-
-    def matmul(self, a: Any, b: Any) -> Any:
-        return a @ b
-
-    def pow(self, a: Any, exponent: float) -> Any:
-        return np.power(a, exponent)
-
-    def neg(self, a: Any) -> Any:
-        return -a
-
-    def exp(self, a: Any) -> Any:
-        return np.exp(a)
-
-    def log(self, a: Any) -> Any:
-        return np.log(a)
-
-    def sin(self, a: Any) -> Any:
-        return np.sin(a)
-
-    def cos(self, a: Any) -> Any:
-        return np.cos(a)
-
-    def tanh(self, a: Any) -> Any:
-        return np.tanh(a)
-
-    def sqrt(self, a: Any) -> Any:
-        return np.sqrt(a)
-
-    def sum(self, a: Any, axis: int | None = None) -> Any:
-        return np.asarray(np.sum(a, axis=axis))
-
-    def mean(self, a: Any, axis: int | None = None) -> Any:
-        return np.asarray(np.mean(a, axis=axis))
-
-    def sigmoid(self, a: Any) -> Any:
-        return 1 / (1 + np.exp(-a))
-
-    def relu(self, a: Any) -> Any:
-        return np.where(np.real(a) > 0, a, 0 * a)
-
-    def softmax(self, a: Any, axis: int) -> Any:
-        # shift by a real constant: exact in real arithmetic, harmless to the complex step
-        e = np.exp(a - np.max(np.real(a), axis=axis, keepdims=True))
-        return e / np.sum(e, axis=axis, keepdims=True)
-
-    def detach(self, a: Any) -> Any:
-        return a
-
-
-NUMPY = NumpyOps()
-
-
-def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum ``g`` over the axes that broadcasting added to or stretched in ``shape``."""
-    g = np.sum(g, axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    return np.sum(g, axis=stretched, keepdims=True) if stretched else g
-
-
-def _expand(g: np.ndarray, axis: int | None, shape: tuple[int, ...]) -> np.ndarray:
-    """A reduction's adjoint spread back over the reduced axis."""
-    return np.broadcast_to(g if axis is None else np.expand_dims(g, axis), shape)
-
-
-def _unary(node: Node, u: np.ndarray, v: np.ndarray, fu: np.ndarray) -> tuple[Any, Any]:
-    """(f'(u), D): the local derivative and a bound on its magnitude, |f'| plus the terms
-    it is computed from plus |f''| * fu, i.e. how far a forward error in u moves it."""
-    op, a = node.op, np.abs
-    if op == "neg":
-        return -np.ones_like(u), np.ones_like(u)
-    if op == "exp":
-        return v, a(v) * (1 + fu)
-    if op == "log":
-        return 1 / u, (1 + fu / a(u)) / a(u)
-    if op == "sin":
-        return np.cos(u), a(np.cos(u)) + a(v) * fu
-    if op == "cos":
-        return -np.sin(u), a(np.sin(u)) + a(v) * fu
-    if op == "tanh":  # computed as 1 - v*v: the terms are 1 and v*v
-        return 1 - v * v, 1 + v * v + 2 * a(v) * (1 - v * v) * fu
-    if op == "sqrt":
-        return 0.5 / v, 0.5 / a(v) + 0.25 * fu / a(v) ** 3
-    if op == "sigmoid":
-        s = v * (1 - v)
-        return s, a(v) * (1 + a(v)) + a(s * (1 - 2 * v)) * fu
-    if op == "relu":
-        m = (u > 0).astype(u.dtype)
-        return m, m
-    if op == "pow":
-        p = node.exponent
-        assert p is not None
-        if p == 0:
-            return np.zeros_like(u), np.zeros_like(u)
-        d = p * np.power(u, p - 1)
-        curv = a(p * (p - 1) * np.power(u, p - 2)) * fu if p != 1 else 0 * u
-        return d, a(d) + curv
-    raise ValueError(f"no rule for op {op!r}")
-
-
-def forward_scale(
-    node: Node, args: Sequence[np.ndarray], fs: Sequence[np.ndarray], v: np.ndarray
-) -> np.ndarray:
-    """First-order bound on what an engine's forward value of ``node`` went through:
-    its engine error is at most a few roundoffs times this (rounding of the result,
-    plus the arguments' own errors carried through the op)."""
-    op, av = node.op, np.abs(v)
-    if op in ("add", "sub"):
-        return av + fs[0] + fs[1]
-    if op == "mul":
-        return av + fs[0] * np.abs(args[1]) + np.abs(args[0]) * fs[1]
-    if op == "div":
-        b = np.abs(args[1])
-        return av + fs[0] / b + np.abs(args[0]) * fs[1] / (b * b)
-    if op == "matmul":
-        return av + fs[0] @ np.abs(args[1]) + np.abs(args[0]) @ fs[1]
-    if op == "sum":
-        return np.asarray(np.sum(fs[0], axis=node.axis))
-    if op == "mean":
-        return np.asarray(np.mean(fs[0], axis=node.axis))
-    if op == "softmax":
-        return v + v * (fs[0] + np.sum(v * fs[0], axis=node.axis, keepdims=True))
-    if op == "detach":
-        return fs[0]
-    d, _ = _unary(node, args[0], v, fs[0])
-    return av + np.abs(d) * fs[0]
-
-
-def local_vjp(
-    node: Node,
-    args: Sequence[np.ndarray],
-    fs: Sequence[np.ndarray],
-    v: np.ndarray,
-    fv: np.ndarray,
-    g: np.ndarray,
-    G: np.ndarray,
-) -> list[tuple[Any, Any]]:
-    """Per argument: (adjoint contribution, its scale), before un-broadcasting. The scale
-    is the same product on magnitudes, with each derivative replaced by its bound."""
-    op, a = node.op, np.abs
-    if op == "add":
-        return [(g, G), (g, G)]
-    if op == "sub":
-        return [(g, G), (-g, G)]
-    if op == "mul":
-        return [(g * args[1], G * fs[1]), (g * args[0], G * fs[0])]
-    if op == "div":
-        x, y = args
-        return [
-            (g / y, G * (1 / a(y) + fs[1] / (y * y))),
-            (-g * x / (y * y), G * (fs[0] / (y * y) + 2 * a(x) * fs[1] / a(y) ** 3)),
-        ]
-    if op == "matmul":
-        x, y = args
-        return [(g @ y.T, G @ fs[1].T), (x.T @ g, fs[0].T @ G)]
-    if op in ("sum", "mean"):
-        n = 1 if op == "sum" else args[0].size // max(v.size, 1)
-        shape = args[0].shape
-        return [(_expand(g, node.axis, shape) / n, _expand(G, node.axis, shape) / n)]
-    if op == "softmax":
-        ax = node.axis
-        return [
-            (
-                v * (g - np.sum(g * v, axis=ax, keepdims=True)),
-                fv * (G + np.sum(G * fv, axis=ax, keepdims=True)),
-            )
-        ]
-    d, bound = _unary(node, args[0], v, fs[0])
-    return [(g * d, G * bound)]
+__all__ = [
+    "NON_ANALYTIC",
+    "NUMPY",
+    "NumpyOps",
+    "Reference",
+    "Tracer",
+    "analytic",
+    "forward",
+    "forward_scale",
+    "is_analytic",
+    "local_vjp",
+    "numeric",
+    "requires_grad",
+    "taylor_opinion",
+    "unbroadcast",
+]
 
 
 @dataclass
@@ -402,21 +243,32 @@ class Tracer:
         return self.push(Node("const", shape=v.shape, value=v), v, np.abs(v))
 
     def peek(
-        self, op: str, args: Sequence[int], axis: int | None = None, exponent: float | None = None
+        self,
+        op: str,
+        args: Sequence[int],
+        axis: int | None = None,
+        exponent: float | None = None,
+        **params: Any,
     ) -> tuple[Node, np.ndarray, np.ndarray]:
-        """The node ``op(args)`` would be, its value and forward scale, without recording it."""
-        node = Node(op, tuple(args), axis=axis, exponent=exponent)
+        """The node ``op(args)`` would be, its value and forward scale, without recording it.
+        ``params``: the node's other fields, clip's ``bounds``, take's ``indices`` and
+        reshape's target ``shape``."""
+        node = Node(op, tuple(args), axis=axis, exponent=exponent, **params)
         avals = [self.values[i] for i in args]
         with np.errstate(all="ignore"):
             v = np.asarray(apply(NUMPY, node, avals))
             f = forward_scale(node, avals, [self.fscales[i] for i in args], v)
-        node = Node(op, tuple(args), shape=v.shape, axis=axis, exponent=exponent)
-        return node, v, f
+        return replace(node, shape=v.shape), v, f
 
     def apply(
-        self, op: str, args: Sequence[int], axis: int | None = None, exponent: float | None = None
+        self,
+        op: str,
+        args: Sequence[int],
+        axis: int | None = None,
+        exponent: float | None = None,
+        **params: Any,
     ) -> int:
-        return self.push(*self.peek(op, args, axis, exponent))
+        return self.push(*self.peek(op, args, axis, exponent, **params))
 
     def expr(self, output: int) -> Expr:
         """The recorded expression for ``output``: every input, and the nodes it needs."""
@@ -432,17 +284,7 @@ class Tracer:
         nodes = []
         for old in order:
             n = self.nodes[old]
-            nodes.append(
-                Node(
-                    n.op,
-                    tuple(new[a] for a in n.args),
-                    n.shape,
-                    n.index,
-                    n.value,
-                    n.axis,
-                    n.exponent,
-                )
-            )
+            nodes.append(replace(n, args=tuple(new[a] for a in n.args)))
         return Expr(tuple(nodes), new[output])
 
     # the protocol's op methods, so that programs can run through a tracer
@@ -457,6 +299,33 @@ class Tracer:
 
     def softmax(self, a: int, axis: int) -> int:
         return self.apply("softmax", (a,), axis=axis)
+
+    def max(self, a: int, axis: int | None = None) -> int:
+        return self.apply("max", (a,), axis=axis)
+
+    def min(self, a: int, axis: int | None = None) -> int:
+        return self.apply("min", (a,), axis=axis)
+
+    def prod(self, a: int, axis: int | None = None) -> int:
+        return self.apply("prod", (a,), axis=axis)
+
+    def logsumexp(self, a: int, axis: int) -> int:
+        return self.apply("logsumexp", (a,), axis=axis)
+
+    def log_softmax(self, a: int, axis: int) -> int:
+        return self.apply("log_softmax", (a,), axis=axis)
+
+    def clip(self, a: int, low: float, high: float) -> int:
+        return self.apply("clip", (a,), bounds=(low, high))
+
+    def reshape(self, a: int, shape: tuple[int, ...]) -> int:
+        return self.apply("reshape", (a,), shape=tuple(shape))
+
+    def take(self, a: int, indices: Sequence[int], axis: int) -> int:
+        return self.apply("take", (a,), axis=axis, indices=tuple(indices))
+
+    def concatenate(self, a: int, b: int, axis: int) -> int:
+        return self.apply("concatenate", (a, b), axis=axis)
 
     def __getattr__(self, op: str) -> Any:  # the others: tracer.mul(a, b), tracer.exp(a)
         if op in BINARY or op in UNARY:

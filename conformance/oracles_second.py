@@ -33,6 +33,10 @@ Holomorphic or not, per op (what the complex step relies on):
   step; its second derivative there is 0;
 * detach: the routes disagree about it by design (the complex step would differentiate
   through detached values), and neither FM-1 nor HO-2 draws it, so both refuse it.
+
+The extra ops of the protocol (:data:`conformance.backend.EXTRA_OPS`: abs ... concatenate)
+have no rules here: HO-2 and FM-1 draw their expressions from :data:`KNOWN_OPS` only (the
+engine's ops among them), and these references refuse any other op.
 """
 
 from __future__ import annotations
@@ -43,17 +47,24 @@ from typing import Any
 
 import numpy as np
 
+from conformance.backend import BINARY_OPS, NN_OP_NAMES, REDUCTIONS, UNARY_OPS
 from conformance.expr import Expr, Node
-from conformance.oracles import _expand, analytic, forward, unbroadcast
+from conformance.op_rules import _expand
+from conformance.oracles import analytic, forward, unbroadcast
 
 STEP = 1e-30  # the complex step: second-order terms (STEP**2) vanish below any roundoff
+#: The ops these references have rules for: what HO-2 and FM-1 draw from.
+KNOWN_OPS = frozenset((*BINARY_OPS, "pow", *UNARY_OPS, *REDUCTIONS, *NN_OP_NAMES))
 
 Pair = tuple[Any, Any]  # (a derivative quantity, its scale)
 
 
-def _no_detach(expr: Expr) -> None:
+def _known_ops_only(expr: Expr) -> None:
     if "detach" in expr.ops():
         raise ValueError("the second-order references do not take detach (see module doc)")
+    unknown = expr.ops() - KNOWN_OPS - {"input", "const"}
+    if unknown:
+        raise ValueError(f"the second-order references have no rules for {sorted(unknown)}")
 
 
 # -- each op's derivatives ---------------------------------------------------------------
@@ -184,7 +195,7 @@ def forward_tangents(
     expr: Expr, inputs: Sequence[np.ndarray], tangents: Sequence[np.ndarray]
 ) -> Tangents:
     """``J t`` at every node of ``expr`` (inputs moving along ``tangents``), with scales."""
-    _no_detach(expr)
+    _known_ops_only(expr)
     values, fscales = forward(expr, inputs)
     dots: list[np.ndarray] = []
     scales: list[np.ndarray] = []
@@ -329,7 +340,7 @@ def complex_step_jvp(
     expr: Expr, inputs: Sequence[np.ndarray], tangents: Sequence[np.ndarray]
 ) -> np.ndarray:
     """``J t`` by the complex step through the forward pass."""
-    _no_detach(expr)
+    _known_ops_only(expr)
     values, _ = forward(expr, _stepped(inputs, tangents), np.complex128)
     return np.imag(values[expr.output]) / STEP
 
@@ -338,6 +349,6 @@ def complex_step_hvp(
     expr: Expr, inputs: Sequence[np.ndarray], vectors: Sequence[np.ndarray]
 ) -> list[np.ndarray]:
     """``H v`` by the complex step through the first-order analytic reverse pass."""
-    _no_detach(expr)
+    _known_ops_only(expr)
     ref = analytic(expr, _stepped(inputs, vectors), work=np.complex128)
     return [np.imag(ref.grad(i)) / STEP for i in range(len(inputs))]

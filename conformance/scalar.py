@@ -21,7 +21,13 @@ and, where the engine can update a value in place (micrograd's ``p.data -= lr *
 p.grad``), declares ``inplace_update`` and implements :meth:`ScalarBackend.set_value`.
 
 An op the mapping leaves out raises :class:`conformance.Unsupported`, so the engine is
-judged over the ops it has. Nodes hold Python floats, so only float64 is declared.
+judged over the ops it has. Of the extra ops, ``reshape``, ``transpose``, ``take`` and
+``concatenate`` only move nodes, so every scalar engine has them; ``prod`` is built from
+mul (as ``sum`` from add); ``abs``, ``maximum``, ``minimum`` and ``clip`` are the
+engine's own where the mapping gives them (``clip`` takes a node and the two bounds), and
+the ``max`` and ``min`` reductions fold its ``maximum`` and ``minimum``; ``logsumexp``
+and ``log_softmax`` (as ``softmax``) are left out. Nodes hold Python floats, so only
+float64 is declared.
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ class ScalarBackend(Backend):
     dtypes = ("float64",)
     #: Protocol op name -> the engine's op on nodes: two nodes for add, sub, mul, div;
     #: a node and a Python int or float for pow; one node for neg, exp, log, sin, cos,
-    #: tanh, sqrt, sigmoid, relu. sum, mean and matmul need add (and mul) only.
+    #: tanh, sqrt, sigmoid, relu, abs; two for maximum, minimum; a node and two Python
+    #: floats for clip. sum, mean and matmul need add (and mul) only, prod mul only.
     scalar_ops: Mapping[str, Callable[..., Any]] = {}
 
     # -- the engine, as a subclass maps it ----------------------------------------------
@@ -167,6 +174,61 @@ class ScalarBackend(Backend):
     def mean(self, a: np.ndarray, axis: int | None = None) -> np.ndarray:
         count = a.size if axis is None else a.shape[axis]
         return self.mul(self.sum(a, axis), self.tensor(np.array(1.0 / count), "float64"))
+
+    def _fold(self, name: str, a: np.ndarray, axis: int | None, start: float | None = None) -> Any:
+        """The engine's binary op ``name`` folded over all nodes (a 0-d tensor) or along
+        ``axis``, from a new node holding ``start`` where one is given. A group of one
+        node gives a new node too (0 + it), as :meth:`sum` does."""
+        op = self._op(name)
+
+        def fold(nodes: Iterable[Any]) -> Any:
+            group = list(nodes)
+            if start is not None:
+                return functools.reduce(op, group, self.node(start))
+            return self._total(group) if len(group) == 1 else functools.reduce(op, group)
+
+        if axis is None:
+            return _wrap(fold(a.flat))
+        rows = np.moveaxis(a, axis, -1)
+        out = np.empty(rows.shape[:-1], dtype=object)
+        for idx in np.ndindex(out.shape):
+            out[idx] = fold(rows[idx])
+        return out
+
+    def abs(self, a: np.ndarray) -> np.ndarray:
+        return self._each("abs", a)
+
+    def maximum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self._each("maximum", a, b)
+
+    def minimum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self._each("minimum", a, b)
+
+    def clip(self, a: np.ndarray, low: float, high: float) -> np.ndarray:
+        op = self._op("clip")
+        return _wrap(np.frompyfunc(lambda n: op(n, low, high), 1, 1)(a))
+
+    def max(self, a: np.ndarray, axis: int | None = None) -> np.ndarray:
+        return self._fold("maximum", a, axis)
+
+    def min(self, a: np.ndarray, axis: int | None = None) -> np.ndarray:
+        return self._fold("minimum", a, axis)
+
+    def prod(self, a: np.ndarray, axis: int | None = None) -> np.ndarray:
+        return self._fold("mul", a, axis, 1.0)
+
+    # reshape, transpose, take and concatenate move nodes: a new array of the same nodes
+    def reshape(self, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        return _wrap(np.reshape(a, shape).copy())
+
+    def transpose(self, a: np.ndarray) -> np.ndarray:
+        return _wrap(np.transpose(a).copy())
+
+    def take(self, a: np.ndarray, indices: tuple[int, ...], axis: int) -> np.ndarray:
+        return _wrap(np.take(a, list(indices), axis=axis))
+
+    def concatenate(self, a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+        return _wrap(np.concatenate([a, b], axis=axis))
 
     def update_(self, t: np.ndarray, delta: np.ndarray) -> None:
         for node, d in zip(t.flat, np.ravel(delta), strict=True):

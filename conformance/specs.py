@@ -16,6 +16,8 @@ from conformance.errors import ConfigError
 
 SPECS_ENV = "AUTOGRAD_CONFORMANCE_SPECS"
 KINDS = ("checked", "informational")
+#: The input tiers (see conformance.edges.tiers): a checked claim names those it runs.
+TIERS = ("conditioned", "edge", "nonfinite")
 _REQUIRED = {"id": str, "section": str, "statement": str, "kind": str}
 
 
@@ -112,6 +114,10 @@ SCHEMA: dict[str, tuple[Fields, Fields]] = {
     ),
     "HO-1": (_WORKED, _each(NUM, "m_grad", "n_grad", "d2y_dm2", "d2y_dn2", "d2y_dmdn")),
     "HO-2": ({"max_ops": INT}, {}),
+    "NF-1": ({"ops": STRS, "example_share": NUM}, {}),
+    "KP-1": ({"ops": STRS, "example_share": NUM}, {}),
+    "SR-1": ({"ops": STRS, "example_share": NUM}, {}),
+    "CE-1": ({"max_ops": INT, "example_share": NUM}, {}),
     "FM-1": ({"max_ops": INT}, {}),
     "LR-7": (
         {"data_file": STR},
@@ -136,6 +142,8 @@ class Claim:
     params: Mapping[str, Any] = field(default_factory=dict)
     expected: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    tiers: tuple[str, ...] = ()
+    tiers_reason: str = ""
 
     @property
     def informational(self) -> bool:
@@ -209,7 +217,13 @@ def _claim(raw: Any, where: str, data_dir: Path, seen: Mapping[str, Claim]) -> C
         raise ConfigError(
             f"{at}: field 'requires' must list capabilities among {sorted(CAPABILITIES)}"
         )
-    unknown = set(raw) - {*_REQUIRED, "requires", "reason", "origin", "params", "expected"}
+    tiers = raw.get("tiers", [])
+    if not isinstance(tiers, list) or any(t not in TIERS for t in tiers):
+        raise ConfigError(f"{at}: field 'tiers' must list input tiers among {list(TIERS)}")
+    if raw["kind"] == "checked" and not (tiers and raw.get("tiers_reason")):
+        raise ConfigError(f"{at}: a checked claim needs fields 'tiers' and 'tiers_reason'")
+    fields = {*_REQUIRED, "requires", "reason", "origin", "params", "expected", "tiers"}
+    unknown = set(raw) - fields - {"tiers_reason"}
     if unknown:
         raise ConfigError(f"{at}: unknown field(s) {sorted(unknown)}")
     params, expected = _table(raw, "params", at), _table(raw, "expected", at)
@@ -234,6 +248,8 @@ def _claim(raw: Any, where: str, data_dir: Path, seen: Mapping[str, Claim]) -> C
         params=params,
         expected=expected,
         source=where,
+        tiers=tuple(tiers),
+        tiers_reason=" ".join(str(raw.get("tiers_reason", "")).split()),
     )
 
 

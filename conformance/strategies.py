@@ -2,11 +2,15 @@
 
 Every op is applied only where it is well defined and well conditioned at the values at
 hand (the DAG is built while its float64 values are computed, by
-:class:`conformance.oracles.Tracer`): log, sqrt and real powers on values >= 0.2,
-divisors and negative powers away from 0, exp on values <= 3, relu away from its kink,
-and every intermediate bounded. Inputs are drawn already rounded to the dtype under
-test, so the oracle and the engine see the same numbers. A correct engine is then only
-ever judged on its own arithmetic, never blamed for the mathematics.
+:class:`conformance.oracles.Tracer`), by the rules of :mod:`conformance.conditioning`:
+log, sqrt and real powers on values >= 0.2, divisors and negative powers away from 0,
+exp on values <= 3, kinks and ties (relu, abs, maximum, minimum, clip, max, min) away
+from the values, products and log-sum-exps bounded, and every intermediate bounded. The
+extra ops' parameters are drawn to fit: clip's bounds between the values, take's indices
+repeating, reshape to a shape of the same size, concatenate's partner of matching sides.
+Inputs are drawn already rounded to the dtype under test, so the oracle and the engine
+see the same numbers. A correct engine is then only ever judged on its own arithmetic,
+never blamed for the mathematics.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from hypothesis import assume, reject
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays, mutually_broadcastable_shapes
 
+from conformance.backend import EXTRA_OPS
+from conformance.conditioning import clip_cuts, domain_ok, reshape_targets, result_ok
+from conformance.conditioning import well_conditioned as well_conditioned  # read from here
 from conformance.expr import Case, Expr, Node, Program, evaluate
 from conformance.oracles import Tracer, requires_grad
 
@@ -44,54 +51,7 @@ BASE_OPS = (
 NN_OPS = ("sigmoid", "relu", "softmax")
 INT_EXPONENTS = (2, 3, -2, -1, 0, 1)  # the squares and cubes of real code first
 REAL_EXPONENTS = (0.5, 1.5, 2.5, -0.5, -1.5)
-MAX_VALUE, MAX_SCALE = 1e3, 1e5  # bounds on every intermediate and its forward scale
 LOW, HIGH = 0.1, 3.0  # input magnitudes: away from 0 (division, relu), exp stays small
-
-
-# -- conditioning ------------------------------------------------------------------------
-
-
-def domain_ok(node: Node, args: Sequence[np.ndarray], fargs: Sequence[np.ndarray]) -> bool:
-    """Is ``node``'s op well defined and well conditioned at these argument values?"""
-    op = node.op
-    if op in ("log", "sqrt"):
-        return bool(np.min(args[0]) >= 0.2)
-    if op == "exp":
-        return bool(np.max(args[0]) <= 3.0)
-    if op == "relu":  # far from the kink compared with any rounding of the argument
-        return bool(np.all(np.abs(args[0]) >= np.maximum(0.05, 1e-3 * fargs[0])))
-    if op == "div":
-        return bool(np.min(np.abs(args[1])) >= 0.3)
-    if op == "pow":
-        p = node.exponent
-        if not isinstance(p, int):  # real exponent: positive bases only
-            return bool(np.min(args[0]) >= 0.2)
-        return p >= 0 or bool(np.min(np.abs(args[0])) >= 0.3)
-    return True
-
-
-def result_ok(value: np.ndarray, fscale: np.ndarray) -> bool:
-    return bool(
-        np.all(np.isfinite(value))
-        and np.max(np.abs(value), initial=0) <= MAX_VALUE
-        and np.max(fscale, initial=0) <= MAX_SCALE
-    )
-
-
-def well_conditioned(
-    expr: Expr, values: Sequence[np.ndarray], fscales: Sequence[np.ndarray]
-) -> bool:
-    """Every op node of ``expr`` passes :func:`domain_ok` and :func:`result_ok`."""
-    for k, node in enumerate(expr.nodes):
-        if node.op in ("input", "const"):
-            continue
-        args = [values[i] for i in node.args]
-        if not (
-            domain_ok(node, args, [fscales[i] for i in node.args])
-            and result_ok(values[k], fscales[k])
-        ):
-            return False
-    return True
 
 
 # -- values --------------------------------------------------------------------------
@@ -152,9 +112,18 @@ def _pick(draw: Any, candidates: Sequence[int]) -> int:
     return draw(st.sampled_from(candidates))
 
 
+_PAIRED = ("add", "sub", "mul", "div", "maximum", "minimum")  # broadcasting binary ops
+_PICKY = ("div", "maximum", "minimum")  # ... whose partner must fit the domain
+_AXIS_NEEDED = ("softmax", "logsumexp", "log_softmax", "take")
+_AXIS_OPTIONAL = ("sum", "mean", "max", "min", "prod")
+# ops whose domain depends on parameters drawn after the operand
+_DRAWN_FIRST = ("clip", "max", "min", "prod", "reshape", "take")
+
+
 def _grow_one(draw: Any, tr: Tracer, op: str, dtype: str, new_inputs: bool) -> bool:
     """Try to add one ``op`` node to ``tr``; give up quietly where it would not be
-    well defined, well conditioned and bounded. ``new_inputs``: may matmul add an input?"""
+    well defined, well conditioned and bounded. ``new_inputs``: may matmul (or
+    concatenate) add an input?"""
     nodes = list(range(len(tr.nodes)))
     # the first operand depends on an input: ops on constants alone have no gradient
     live = [k for k, dep in enumerate(_depends_on_input(tr)) if dep] or nodes
@@ -164,18 +133,21 @@ def _grow_one(draw: Any, tr: Tracer, op: str, dtype: str, new_inputs: bool) -> b
 
     axis: int | None = None
     exponent: int | float | None = None
-    if op in ("add", "sub", "mul", "div"):
+    params: dict[str, Any] = {}
+    if op in _PAIRED:
         a = _pick(draw, live)
         partners = [
             k
             for k in nodes
             if _broadcasts(tr.values[a].shape, tr.values[k].shape)
-            and (op != "div" or ok(Node("div"), (a, k)))
+            and (op not in _PICKY or ok(Node(op), (a, k)))
         ]
         if partners:
             b = _pick(draw, partners)
-        else:  # a fresh constant divisor, away from 0
+        elif op == "div":  # a fresh constant divisor, away from 0
             b = tr.const(draw(values((), dtype, low=0.5, high=2.0)))
+        else:  # a fresh constant (maximum, minimum: given up below at a near-tie)
+            b = tr.const(draw(values((), dtype)))
         args: tuple[int, ...] = (a, b)
     elif op == "matmul":
         mats = [k for k in live if tr.values[k].ndim == 2]
@@ -188,27 +160,84 @@ def _grow_one(draw: Any, tr: Tracer, op: str, dtype: str, new_inputs: bool) -> b
         new = draw(values(other, dtype))
         b = tr.input(new) if new_inputs and draw(st.booleans()) else tr.const(new)
         args = (a, b) if left else (b, a)
+    elif op == "concatenate":
+        joined = _concatenated(draw, tr, live, dtype, new_inputs)
+        if joined is None:
+            return False
+        args, axis = joined
     else:
         if op == "pow":
             exponent = draw(
                 st.sampled_from(INT_EXPONENTS if draw(st.booleans()) else REAL_EXPONENTS)
             )
         pool = live
-        if op == "softmax":
+        if op in _AXIS_NEEDED:
             pool = [k for k in live if tr.values[k].ndim >= 1]
-        pool = [k for k in pool if ok(Node(op, exponent=exponent), (k,))]
+        if op not in _DRAWN_FIRST:
+            pool = [k for k in pool if ok(Node(op, exponent=exponent), (k,))]
         if not pool:
             return False
         a = _pick(draw, pool)
         ndim = tr.values[a].ndim
-        if op == "softmax" or (op in ("sum", "mean") and ndim and draw(st.booleans())):
+        if op in _AXIS_NEEDED or (op in _AXIS_OPTIONAL and ndim and draw(st.booleans())):
             axis = draw(st.integers(0, ndim - 1))
+        params = _parameters(draw, tr, op, a, axis, dtype)
         args = (a,)
-    node, v, f = tr.peek(op, args, axis, exponent)
-    if not result_ok(v, f):
+    node, v, f = tr.peek(op, args, axis, exponent, **params)
+    if not (ok(node, args) and result_ok(v, f)):
         return False
     tr.push(node, v, f)
     return True
+
+
+def _parameters(
+    draw: Any, tr: Tracer, op: str, a: int, axis: int | None, dtype: str
+) -> dict[str, Any]:
+    """clip's bounds (between the values, or beyond them), reshape's target (the same
+    size), take's indices (often repeating), for ``op`` on node ``a``."""
+    if op == "clip":
+        cuts = clip_cuts(tr.values[a], tr.fscales[a])
+        pair = draw(st.lists(st.sampled_from(cuts), min_size=2, max_size=2, unique=True))
+        low, high = (float(rounded(b, dtype)) for b in sorted(pair))
+        return {"bounds": (low, high)}
+    if op == "reshape":
+        return {"shape": draw(st.sampled_from(reshape_targets(tr.values[a].shape)))}
+    if op == "take":
+        assert axis is not None
+        n = tr.values[a].shape[axis]
+        indices = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4))
+        if draw(st.booleans()):  # a repeated index, whose gradients add up
+            indices.append(draw(st.sampled_from(indices)))
+        return {"indices": tuple(indices)}
+    return {}
+
+
+def _concatenated(
+    draw: Any, tr: Tracer, live: Sequence[int], dtype: str, new_inputs: bool
+) -> tuple[tuple[int, int], int] | None:
+    """Operands and axis for concatenate: a node of rank >= 1, and a node whose other
+    sides match (itself included) or a new constant or input, in either order."""
+    pool = [k for k in live if tr.values[k].ndim >= 1]
+    if not pool:
+        return None
+    a = _pick(draw, pool)
+    shape = tr.values[a].shape
+    axis = draw(st.integers(0, len(shape) - 1))
+
+    def fits(k: int) -> bool:
+        s = tr.values[k].shape
+        return len(s) == len(shape) and all(
+            x == y for i, (x, y) in enumerate(zip(s, shape, strict=True)) if i != axis
+        )
+
+    partners = [k for k in range(len(tr.nodes)) if fits(k)]
+    if partners and draw(st.booleans()):
+        b = _pick(draw, partners)
+    else:
+        side = (draw(st.integers(1, 3)),)
+        new = draw(values(shape[:axis] + side + shape[axis + 1 :], dtype))
+        b = tr.input(new) if new_inputs and draw(st.booleans()) else tr.const(new)
+    return ((a, b) if draw(st.booleans()) else (b, a)), axis
 
 
 def _grow(
@@ -244,8 +273,10 @@ def _bounded(tr: Tracer, op: str, args: tuple[int, ...]) -> int | None:
 
 def _reduced(draw: Any, tr: Tracer, k: int, ops: frozenset[str]) -> int:
     """``k`` reduced to a scalar by an available reduction (sum, or mean where a sum would
-    leave the bounds); an example the engine's ops cannot reduce is rejected."""
-    if not tr.values[k].ndim:
+    leave the bounds); an example the engine's ops cannot reduce is rejected. A 0-d
+    reshape or transpose is reduced too: it may be a view of an input (torch's are), and
+    an output sharing an input's storage would read DG-1's in-place update of it."""
+    if not tr.values[k].ndim and tr.nodes[k].op not in ("reshape", "transpose"):
         return k
     reductions = [r for r in ("sum", "mean") if r in ops]
     if not reductions:
@@ -268,7 +299,8 @@ def _scalar_output(draw: Any, tr: Tracer, ends: Sequence[int], ops: frozenset[st
 
 def _ops(ops: frozenset[str] | None, detach: bool) -> tuple[str, ...]:
     """The ops to draw from: the engine's (protocol order), or every base op."""
-    drawn = BASE_OPS if ops is None else tuple(op for op in BASE_OPS + NN_OPS if op in ops)
+    every = BASE_OPS + NN_OPS + EXTRA_OPS
+    drawn = BASE_OPS if ops is None else tuple(op for op in every if op in ops)
     return drawn + (("detach",) if detach else ())
 
 

@@ -7,6 +7,7 @@ Format (TOML), one table per entry::
     test = "vector_output"             # optional: a substring of the test's name
     dtype = "float32"                  # optional: only this dtype
     reason = "why the engine deviates" # required
+    ops = ["relu"]                     # optional: the ops the deviation is in
 
 An entry matching no test is an error (the file would rot silently), and an expected
 failure that passes fails the run (strict), so fixed deviations get noticed. Hypothesis
@@ -31,6 +32,7 @@ class ExpectedFailure:
     test: str | None = None
     dtype: str | None = None
     source: str = ""
+    ops: tuple[str, ...] = ()
 
     def matches(self, claim: str, test_name: str, dtype: str) -> bool:
         return (
@@ -51,10 +53,13 @@ def load(path: Path) -> list[ExpectedFailure]:
         where = f"expected-failure file {path.name}, entry {i}"
         if not isinstance(raw, dict) or not raw.get("claim") or not raw.get("reason"):
             raise ConfigError(f"{where}: needs fields 'claim' and 'reason'")
-        unknown = set(raw) - {"claim", "reason", "test", "dtype"}
+        unknown = set(raw) - {"claim", "reason", "test", "dtype", "ops"}
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
         raw["reason"] = " ".join(str(raw["reason"]).split())  # one line in every report
+        if not isinstance(raw.get("ops", []), list):
+            raise ConfigError(f"{where}: field 'ops' must be a list of op names")
+        raw["ops"] = tuple(raw.get("ops", ()))
         entries.append(ExpectedFailure(source=f"{path.name}#{i}", **raw))
     return entries
 
@@ -63,3 +68,23 @@ def for_backend(backend: Any, extra: str | None = None) -> list[ExpectedFailure]
     """The backend's own file (its ``expected_failures`` attribute), plus ``extra``."""
     paths = [p for p in (getattr(backend, "expected_failures", None), extra) if p]
     return [entry for p in paths for entry in load(Path(p))]
+
+
+# (claim, dtype) -> the ops named by the entries of this run: an entry's test (a
+# deterministic one) carries the known deviation, and the claim's random properties
+# leave those ops out, so that they judge the engine's other ops and never fail or
+# pass by chance on the known one
+_known_ops: dict[tuple[str, str], set[str]] = {}
+
+
+def note_known_ops(entries: list[ExpectedFailure], dtypes: tuple[str, ...]) -> None:
+    _known_ops.clear()
+    for entry in entries:
+        for dtype in dtypes:
+            if entry.ops and entry.dtype in (None, dtype):
+                _known_ops.setdefault((entry.claim, dtype), set()).update(entry.ops)
+
+
+def known_ops(claim: str, dtype: str) -> set[str]:
+    """The ops with a known deviation under ``claim`` in ``dtype``, for this run."""
+    return _known_ops.get((claim, dtype), set())

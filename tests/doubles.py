@@ -8,6 +8,7 @@ import torch
 
 from conformance import backend as proto
 from conformance.backends.torch_backend import TorchBackend
+from conformance.ops import ALL_OPS
 
 
 class _NegWithIdentityBackward(torch.autograd.Function):
@@ -45,7 +46,7 @@ def _retaining(op: str) -> Any:
     return method
 
 
-for _op in (*proto.BINARY_OPS, *proto.UNARY_OPS, *proto.REDUCTIONS, "pow"):
+for _op in ALL_OPS:
     setattr(KeepsNonLeafGradsBackend, _op, _retaining(_op))
 
 

@@ -2,7 +2,9 @@
 
 Each bug is injected with ``torch.autograd.Function``, so the engine around it (graph
 recording, accumulation, broadcasting checks) stays torch's own. tests/test_mutants.py
-asserts that the suite catches every one of them, under the claim that should.
+asserts that the suite catches every one of them, under the claim that should, except
+the few whose bug lives only at a tie or a zero, which only an edge claim reaches (each
+says which: MaxTiesFullGradientBackend, KP-1; ProdOverInputBackend, SR-1).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import numpy as np
 import torch
 
-from conformance import backend as proto
 from conformance.backends.torch_backend import TorchBackend
+from conformance.ops import ALL_OPS
 
 Fn = torch.autograd.Function
 
@@ -435,9 +438,313 @@ class ExpTimesInputBackend(TorchBackend):
         return _ExpTimesInput.apply(a)
 
 
-_ALL_OPS = (*proto.BINARY_OPS, *proto.UNARY_OPS, *proto.REDUCTIONS, "pow", *proto.NN_OP_NAMES)
-for _op in _ALL_OPS:
+# -- the extra ops (abs ... concatenate) --------------------------------------------------
+
+
+def _spread_back(g: torch.Tensor, axis: int | None, shape: torch.Size) -> torch.Tensor:
+    """A reduction's output gradient spread back over the reduced axis (or all)."""
+    return (g if axis is None else g.unsqueeze(axis)).expand(shape)
+
+
+class _MaxTiesGetAll(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, axis: int | None) -> torch.Tensor:
+        out = torch.amax(a) if axis is None else torch.amax(a, dim=axis)
+        ctx.save_for_backward(a, out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        a, out = ctx.saved_tensors
+        hit = (a == _spread_back(out, ctx.axis, a.shape)).to(g.dtype)
+        return _spread_back(g, ctx.axis, a.shape) * hit, None  # bug: no division by the ties
+
+
+class MaxTiesFullGradientBackend(TorchBackend):
+    """max's backward gives every tied largest element the full gradient, instead of an
+    even share: right wherever the largest element is unique. The well-conditioned tier
+    (CR-1, OP-1) keeps ties away, so only KP-1 (kinks and ties) catches it: not in
+    tests/test_mutants.py."""
+
+    name = "mutant-max-ties-full-gradient"
+
+    def max(self, a: Any, axis: int | None = None) -> Any:
+        return _MaxTiesGetAll.apply(a, axis)
+
+
+class _TakeOverwrites(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, indices: tuple[int, ...], axis: int) -> torch.Tensor:
+        ctx.shape, ctx.indices, ctx.axis = a.shape, indices, axis
+        return torch.index_select(a, axis, torch.tensor(indices, dtype=torch.long))
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        out = g.new_zeros(ctx.shape)
+        for position, i in enumerate(ctx.indices):
+            # bug: a repeated index is written again (the last write wins), not added
+            out.select(ctx.axis, i).copy_(g.select(ctx.axis, position))
+        return out, None, None
+
+
+class TakeOverwritesBackend(TorchBackend):
+    """take's backward writes each slice's gradient to its index: a repeated index keeps
+    only its last use's gradient instead of their sum."""
+
+    name = "mutant-take-overwrites"
+
+    def take(self, a: Any, indices: tuple[int, ...], axis: int) -> Any:
+        return _TakeOverwrites.apply(a, indices, axis)
+
+
+class _ProdOverInput(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, axis: int | None) -> torch.Tensor:
+        out = torch.prod(a) if axis is None else torch.prod(a, dim=axis)
+        ctx.save_for_backward(a, out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        a, out = ctx.saved_tensors
+        # bug: the others' product taken as prod / x, which is 0 / 0 at a zero element
+        return _spread_back(g * out, ctx.axis, a.shape) / a, None
+
+
+class ProdOverInputBackend(TorchBackend):
+    """prod's backward is prod / x: right for non-zero elements, NaN at a zero one. The
+    well-conditioned tier keeps factors away from 0, so only SR-1 (saturation and range,
+    which reaches zeros) catches it: not in tests/test_mutants.py."""
+
+    name = "mutant-prod-over-input"
+
+    def prod(self, a: Any, axis: int | None = None) -> Any:
+        return _ProdOverInput.apply(a, axis)
+
+
+class _TransposeBackReshaped(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+        ctx.shape = a.shape
+        return torch.permute(a, tuple(reversed(range(a.dim())))).clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        return g.reshape(ctx.shape)  # bug: reshaped back, not transposed back
+
+
+class TransposeAsReshapeBackend(TorchBackend):
+    """transpose's backward reshapes the gradient to the input's shape instead of
+    transposing it: right for vectors, wrong for any matrix with two sides above 1."""
+
+    name = "mutant-transpose-as-reshape"
+
+    def transpose(self, a: Any) -> Any:
+        return _TransposeBackReshaped.apply(a)
+
+
+class _ReshapeColumnMajor(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        ctx.shape = a.shape
+        return torch.reshape(a, shape).clone()
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        # bug: the gradient read back in column-major order, as Fortran lays it out
+        flat = torch.permute(g, tuple(reversed(range(g.dim())))).reshape(-1)
+        back = flat.reshape(tuple(reversed(ctx.shape)))
+        return torch.permute(back, tuple(reversed(range(back.dim())))), None
+
+
+class ReshapeColumnMajorBackend(TorchBackend):
+    """reshape's backward reads the gradient back in column-major order: right when
+    either shape is a vector or a single row, wrong between matrices."""
+
+    name = "mutant-reshape-column-major"
+
+    def reshape(self, a: Any, shape: tuple[int, ...]) -> Any:
+        return _ReshapeColumnMajor.apply(a, shape)
+
+
+class _ConcatenateFlatSplit(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, axis: int) -> torch.Tensor:
+        ctx.shapes = a.shape, b.shape
+        return torch.cat([a, b], dim=axis)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
+        # bug: the gradient split in row-major order, as if along the first axis
+        (sa, sb), flat = ctx.shapes, g.reshape(-1)
+        n = sa.numel()
+        return flat[:n].reshape(sa), flat[n:].reshape(sb), None
+
+
+class ConcatenateFlatSplitBackend(TorchBackend):
+    """concatenate's backward hands each operand its count of the gradient's elements in
+    row-major order: right along the first axis, wrong along any other."""
+
+    name = "mutant-concatenate-flat-split"
+
+    def concatenate(self, a: Any, b: Any, axis: int) -> Any:
+        return _ConcatenateFlatSplit.apply(a, b, axis)
+
+
+class _LogsumexpUnnormalised(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, axis: int) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        ctx.axis = axis
+        return torch.logsumexp(a, dim=axis)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (a,) = ctx.saved_tensors
+        # bug: exp(a), not exp(a) / sum(exp(a)): the softmax is never normalised
+        return g.unsqueeze(ctx.axis) * torch.exp(a), None
+
+
+class LogsumexpUnnormalisedBackend(TorchBackend):
+    """logsumexp's backward forgets to normalise: exp(a) where softmax(a) belongs."""
+
+    name = "mutant-logsumexp-unnormalised"
+
+    def logsumexp(self, a: Any, axis: int) -> Any:
+        return _LogsumexpUnnormalised.apply(a, axis)
+
+
+for _op in ALL_OPS:
     setattr(NoSharedAccumulationBackend, _op, _using(_op))
     setattr(Float16BackwardBackend, _op, _halving(_op))
 for _op in ("add", "sub", "mul", "div"):
     setattr(BroadcastMeanBackend, _op, _broadcasting(_op))
+
+
+# -- edge-tier bugs (NF-1, KP-1, SR-1) -----------------------------------------------------
+
+
+class _SigmoidNaive(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return torch.sigmoid(a)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        (a,) = ctx.saved_tensors
+        e = torch.exp(-a)
+        return g * e / (1 + e) ** 2  # bug: inf / inf = NaN once exp(-a) overflows
+
+
+class NaiveSigmoidBackend(TorchBackend):
+    """sigmoid's backward is the textbook exp(-x) / (1 + exp(-x))^2: NaN far into the
+    negative saturation, where the true gradient is a tiny finite number (SR-1)."""
+
+    name = "mutant-naive-sigmoid"
+
+    def sigmoid(self, a: Any) -> Any:
+        return _SigmoidNaive.apply(a)
+
+
+class NaiveSoftmaxBackend(TorchBackend):
+    """softmax as exp(x) / sum(exp(x)), without subtracting the maximum: inf / inf = NaN
+    for rows with large entries (SR-1)."""
+
+    name = "mutant-naive-softmax"
+
+    def softmax(self, a: Any, axis: int) -> Any:
+        e = torch.exp(a)
+        return e / e.sum(axis, keepdim=True)
+
+
+class _PowOverInput(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, p: float) -> torch.Tensor:
+        y = a**p
+        ctx.save_for_backward(a, y)
+        ctx.p = p
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        a, y = ctx.saved_tensors
+        return g * ctx.p * y / a, None  # bug: p x^p / x is 0 / 0 = NaN at x = 0
+
+
+class PowOverInputBackend(TorchBackend):
+    """pow's backward reuses the output, p * x**p / x: right everywhere but at 0, where
+    it is NaN instead of 0 (or +inf for p < 1) (SR-1)."""
+
+    name = "mutant-pow-over-input"
+
+    def pow(self, a: Any, exponent: float) -> Any:
+        return _PowOverInput.apply(a, exponent)
+
+
+class _ReluByRatio(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return torch.relu(a)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        (a,) = ctx.saved_tensors
+        return g * (a + a.abs()) / (2 * a)  # bug: 0 / 0 = NaN at the kink
+
+
+class ReluNanAtKinkBackend(TorchBackend):
+    """relu's derivative computed as (x + |x|) / 2x: exact away from 0, NaN at it (KP-1)."""
+
+    name = "mutant-relu-nan-at-kink"
+
+    def relu(self, a: Any) -> Any:
+        return _ReluByRatio.apply(a)
+
+
+class NanCleaningBackend(TorchBackend):
+    """Gradients are "sanitised" before they are returned: NaN becomes 0 and an infinity
+    the largest finite number, hiding the non-finite values the maths gives (NF-1)."""
+
+    name = "mutant-nan-cleaning"
+
+    def vjp(self, fn: Any, primals: Any, dtype: str, cotangent: Any = None) -> Any:
+        value, grads = super().vjp(fn, primals, dtype, cotangent)
+        return value, [np.nan_to_num(g) for g in grads]
+
+
+class _CosWrongSign(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return torch.cos(a)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        (a,) = ctx.saved_tensors
+        return g * torch.sin(a)  # bug: cos' = -sin
+
+
+class CompiledCosSignBackend(TorchBackend):
+    """Right eagerly, wrong compiled: its "compiler" lowers cos with a derivative of the
+    wrong sign, as a faulty decomposition would (CE-1). It compiles nothing, so the
+    mutant's run stays fast."""
+
+    name = "mutant-compiled-cos-sign"
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        self._compiling = False
+
+    def cos(self, a: Any) -> Any:
+        return _CosWrongSign.apply(a) if self._compiling else torch.cos(a)
+
+    def compiled_vjp(self, fn: Any, primals: Any, dtype: str, cotangent: Any = None) -> Any:
+        self._compiling = True
+        try:
+            return self.vjp(fn, primals, dtype, cotangent)
+        finally:
+            self._compiling = False

@@ -23,8 +23,8 @@ from conformance import oracles as O
 from conformance import strategies as S
 from conformance import tolerances as T
 
-# every op, nn ops included, as an engine having them all is drawn
-ALL = frozenset(S.BASE_OPS + S.NN_OPS)
+# every op, nn ops and the extra group included, as an engine having them all is drawn
+ALL = frozenset(S.BASE_OPS + S.NN_OPS + S.EXTRA_OPS)
 
 
 def _ops(nn: bool) -> frozenset[str]:
@@ -73,6 +73,7 @@ def _closed_forms() -> dict[str, Any]:
         "sqrt": lambda x: 1 / (2 * np.sqrt(x)),
         "sigmoid": lambda x: np.exp(-x) / (1 + np.exp(-x)) ** 2,
         "relu": lambda x: np.heaviside(x, 0.0),
+        "abs": np.sign,
     }
 
 
@@ -172,6 +173,96 @@ def test_softmax_div_and_reductions_match_their_closed_forms(
     )
 
 
+def _traced(op: str, xs: list[np.ndarray], **attrs: Any) -> tuple[E.Expr, list[np.ndarray]]:
+    tr = O.Tracer()
+    out = tr.apply(op, [tr.input(x) for x in xs], **attrs)
+    return tr.expr(out), xs
+
+
+def _extra_closed_forms() -> list[tuple[str, list[Any], dict[str, Any], Any, list[Any]]]:
+    """(op, inputs, parameters, v, the VJP per input), written out by hand: ties and a
+    zero factor included, where the protocol says what the gradient is."""
+    x = np.array([[0.5, -2.0, 1.5], [3.0, -1.0, 0.25]])
+    y = np.array([1.0, -3.0, 0.75])
+    v = np.array([[1.0, 2.0, -1.0], [0.5, -2.0, 3.0]])
+    s = np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)
+    return [
+        ("maximum", [x, y], {}, v, [v * (x > y), np.sum(v * (y > x), axis=0)]),
+        ("minimum", [x, y], {}, v, [v * (x < y), np.sum(v * (y < x), axis=0)]),
+        ("maximum", [y, y.copy()], {}, y, [y / 2, y / 2]),  # a tie: half each
+        ("clip", [x], {"bounds": (-1.5, 1.0)}, v, [v * ((x > -1.5) & (x < 1.0))]),
+        ("max", [x], {"axis": 1}, y[:2], [np.array([[0, 0, 1], [1, 0, 0]]) * y[:2, None]]),
+        ("min", [x], {"axis": None}, None, [np.array([[0, 1, 0], [0, 0, 0]])]),
+        ("max", [np.array([1.0, 3.0, 3.0, 3.0])], {}, None, [np.array([0, 1, 1, 1]) / 3]),
+        ("prod", [x], {"axis": 0}, y, [np.prod(x, axis=0) / x * y]),
+        ("prod", [np.array([2.0, 0.0, 3.0])], {}, None, [np.array([0.0, 6.0, 0.0])]),
+        ("logsumexp", [x], {"axis": 1}, y[:2], [s * y[:2, None]]),
+        ("log_softmax", [x], {"axis": 1}, v, [v - s * np.sum(v, axis=1, keepdims=True)]),
+        ("abs", [x], {}, v, [v * np.sign(x)]),
+    ]
+
+
+@pytest.mark.parametrize("row", range(len(_extra_closed_forms())))
+def test_each_extra_rule_matches_its_closed_form(row: int) -> None:
+    """maximum, minimum, clip, max, min, prod, logsumexp, log_softmax and abs: the
+    oracle's VJP is the textbook one, ties split evenly, prod exact at a zero factor."""
+    op, xs, attrs, v, want = _extra_closed_forms()[row]
+    expr, xs = _traced(op, xs, **attrs)
+    ref = O.analytic(expr, xs, v)
+    for i, w in enumerate(want):
+        np.testing.assert_allclose(ref.grad(i), w, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("op", "shapes", "attrs"),
+    [
+        ("reshape", [(2, 3)], {"shape": (3, 2)}),
+        ("reshape", [(1,)], {"shape": ()}),
+        ("transpose", [(2, 3, 2)], {}),
+        ("take", [(2, 3)], {"indices": (2, 0, 2, 2), "axis": 1}),
+        ("take", [(3,)], {"indices": (1, 1), "axis": 0}),
+        ("concatenate", [(2, 3), (2, 1)], {"axis": 1}),
+        ("concatenate", [(1, 3), (2, 3)], {"axis": 0}),
+    ],
+)
+def test_each_moving_rule_matches_its_jacobian(
+    op: str, shapes: list[tuple[int, ...]], attrs: dict[str, Any]
+) -> None:
+    """reshape, transpose, take (repeated indices add up) and concatenate are linear:
+    the oracle's VJP is v . J, J built column by column."""
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal(s) for s in shapes]
+    expr, _ = _traced(op, xs, **attrs)
+    f = lambda *a: O.forward(expr, list(a))[0][expr.output]  # noqa: E731
+    v = rng.standard_normal(np.shape(f(*xs)))
+    ref = O.analytic(expr, xs, v)
+    for i, want in enumerate(_jacobian_vjp(f, xs, v)):
+        np.testing.assert_allclose(ref.grad(i), want, rtol=1e-12, atol=1e-12)
+
+
+def test_op_diagnosis_inputs_are_well_conditioned() -> None:
+    """Every OP-1 row (every op, shape class and dtype) satisfies the strategies' domain
+    rules: no kink, tie, clip bound or zero factor near its inputs."""
+    from conformance.op_cases import op_cases
+    from conformance.ops import ALL_OPS
+
+    classes = ("0-d", "(1,)", "vector", "matrix", "broadcast pair", "reduction axis")
+    for dtype in ("float32", "float64"):
+        for op in ALL_OPS:
+            for item in op_cases(op, dtype, classes):
+                c = item.case
+                assert S.well_conditioned(c.expr, *O.forward(c.expr, c.inputs)), (op, item)
+
+
+def test_structure_keys_tell_clip_bounds_and_take_indices_apart() -> None:
+    """Two expressions differing only in clip's bounds, or take's indices, have different
+    structure keys (so a compiled vjp is never reused for the other)."""
+    x = [np.array([[0.5, -2.0], [1.5, 3.0]])]
+    keys = {E.structure_key(_traced("clip", x, bounds=b)[0]) for b in ((-1.0, 1.0), (-1.0, 2.0))}
+    keys |= {E.structure_key(_traced("take", x, indices=i, axis=0)[0]) for i in ((0, 1), (1, 0))}
+    assert len(keys) == 4
+
+
 @MANY
 @given(data=st.data(), dtype=st.sampled_from(["float32", "float64"]), nn=st.booleans())
 def test_strategies_only_produce_well_conditioned_inputs(
@@ -232,6 +323,7 @@ def test_generated_cases_cover_every_op_and_feature() -> None:
     wanted = [
         *S.BASE_OPS,
         *S.NN_OPS,
+        *S.EXTRA_OPS,
         "const",
         "pow int",
         "pow real",

@@ -69,6 +69,16 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
     def softmax(self, a: Any, axis: int) -> Any:
         return anp.exp(a - logsumexp(a, axis=axis, keepdims=True))
 
+    def logsumexp(self, a: Any, axis: int) -> Any:
+        return logsumexp(a, axis=axis)
+
+    def log_softmax(self, a: Any, axis: int) -> Any:
+        return a - logsumexp(a, axis=axis, keepdims=True)
+
+    def take(self, a: Any, indices: tuple[int, ...], axis: int) -> Any:
+        # indexing, which autograd differentiates (np.take it does not)
+        return a[(slice(None),) * axis + (np.array(indices),)]
+
     def vjp(
         self,
         fn: Callable[..., Any],

@@ -59,7 +59,7 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
 
     name = "jax"
     xp = jnp
-    capabilities = frozenset({proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP})
+    capabilities = frozenset({proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP, proto.COMPILE})
     expected_failures = str(Path(__file__).with_name("jax_xfails.toml"))
 
     def __init__(self, device: str = "cpu") -> None:
@@ -94,6 +94,15 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
     def softmax(self, a: Any, axis: int) -> Any:
         return jax.nn.softmax(a, axis=axis)
 
+    def logsumexp(self, a: Any, axis: int) -> Any:
+        return jax.nn.logsumexp(a, axis=axis)
+
+    def log_softmax(self, a: Any, axis: int) -> Any:
+        return jax.nn.log_softmax(a, axis=axis)
+
+    def take(self, a: Any, indices: tuple[int, ...], axis: int) -> Any:
+        return jnp.take(a, jnp.asarray(indices), axis=axis)
+
     def vjp(
         self,
         fn: Callable[..., Any],
@@ -111,6 +120,30 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
         if structure is not None and structure.ops is self:
             compiled = self._compiled_vjp(structure, dtype, inputs, seed)
         value, grads = _vjp(fn, inputs, seed) if compiled is None else compiled(inputs, seed)
+        return self.to_numpy(value), [np.asarray(g) for g in grads]
+
+    def compiled_vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`vjp` with the forward and the backward pass under one ``jax.jit``,
+        always (:meth:`vjp` runs a structure eagerly until it has repeated)."""
+        inputs = [self.tensor(np.asarray(p), dtype) for p in primals]
+        seed = (
+            None if cotangent is None else jnp.asarray(np.asarray(cotangent), dtype=_DTYPES[dtype])
+        )
+        structure = structure_of(fn)
+        if structure is None or structure.ops is not self:
+            value, grads = jax.jit(lambda xs, v: _vjp(fn, xs, v))(inputs, seed)
+        else:  # the constants as arguments, as the cached programs of vjp take them
+            consts = [self.tensor(np.asarray(c), dtype) for c in structure.consts]
+            body = structure.body
+            value, grads = jax.jit(lambda cs, xs, v: _vjp(lambda *a: body(cs, *a), xs, v))(
+                consts, inputs, seed
+            )
         return self.to_numpy(value), [np.asarray(g) for g in grads]
 
     def _compiled_vjp(

@@ -27,7 +27,7 @@ from conformance.errors import ConfigError
 
 try:
     import mygrad as mg
-    from mygrad.nnet.activations import relu, sigmoid, softmax
+    from mygrad.nnet.activations import logsoftmax, relu, sigmoid, softmax
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
         f"backend 'mygrad' needs MyGrad ({exc}): pip install 'autograd-conformance[mygrad]'"
@@ -57,6 +57,17 @@ _OPS = {
     "Sigmoid": "sigmoid",
     "ReLu": "relu",
     "Softmax": "softmax",
+    "Abs": "abs",
+    "Maximum": "maximum",
+    "Minimum": "minimum",  # clip too: MyGrad computes it as minimum(maximum(a, low), high)
+    "Max": "max",
+    "Min": "min",
+    "Prod": "prod",
+    "LogSoftmax": "log_softmax",
+    "Reshape": "reshape",
+    "Transpose": "transpose",
+    "GetItem": "take",
+    "Concatenate": "concatenate",
 }
 
 
@@ -91,11 +102,23 @@ class MyGradBackend(NumpyLikeOps, proto.Backend):
     def sigmoid(self, a: Any) -> Any:
         return sigmoid(a)
 
+    def pow(self, a: Any, exponent: float) -> Any:
+        # the operator, as MyGrad's users write it: mygrad.power(x, 2) makes the Python
+        # number an int64 tensor and promotes a float32 x to float64
+        return a**exponent
+
     def relu(self, a: Any) -> Any:
         return relu(a)
 
     def softmax(self, a: Any, axis: int) -> Any:
         return softmax(a, axis=axis)
+
+    # MyGrad has no logsumexp: the protocol's is left out (unsupported)
+    def log_softmax(self, a: Any, axis: int) -> Any:
+        return logsoftmax(a, axis=axis)
+
+    def take(self, a: Any, indices: tuple[int, ...], axis: int) -> Any:
+        return a[(slice(None),) * axis + (np.array(indices),)]
 
     def backward(self, t: Any, grad: Any = None, retain_graph: bool = False) -> None:
         if retain_graph:

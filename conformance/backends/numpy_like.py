@@ -55,3 +55,36 @@ class NumpyLikeOps:
 
     def mean(self, a: Any, axis: int | None = None) -> Any:
         return self.xp.mean(a, axis=axis)
+
+    # -- the extra ops where numpy's names and signatures serve (take, logsumexp and
+    # -- log_softmax differ from engine to engine: each adapter has its own)
+
+    def abs(self, a: Any) -> Any:
+        return self.xp.abs(a)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return self.xp.maximum(a, b)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return self.xp.minimum(a, b)
+
+    def clip(self, a: Any, low: float, high: float) -> Any:
+        return self.xp.clip(a, low, high)
+
+    def max(self, a: Any, axis: int | None = None) -> Any:
+        return self.xp.max(a, axis=axis)
+
+    def min(self, a: Any, axis: int | None = None) -> Any:
+        return self.xp.min(a, axis=axis)
+
+    def prod(self, a: Any, axis: int | None = None) -> Any:
+        return self.xp.prod(a, axis=axis)
+
+    def reshape(self, a: Any, shape: tuple[int, ...]) -> Any:
+        return self.xp.reshape(a, shape)
+
+    def transpose(self, a: Any) -> Any:
+        return self.xp.transpose(a)
+
+    def concatenate(self, a: Any, b: Any, axis: int) -> Any:
+        return self.xp.concatenate([a, b], axis=axis)

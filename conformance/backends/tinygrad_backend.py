@@ -140,6 +140,46 @@ class TinygradBackend(proto.Backend):
     def softmax(self, a: Any, axis: int) -> Any:
         return a.softmax(axis)
 
+    def abs(self, a: Any) -> Any:
+        return a.abs()
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return a.maximum(b)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return a.minimum(b)
+
+    def clip(self, a: Any, low: float, high: float) -> Any:
+        return a.clip(low, high)
+
+    def max(self, a: Any, axis: int | None = None) -> Any:
+        return a.max(axis)
+
+    def min(self, a: Any, axis: int | None = None) -> Any:
+        return a.min(axis)
+
+    def prod(self, a: Any, axis: int | None = None) -> Any:
+        return a.prod(axis)
+
+    def logsumexp(self, a: Any, axis: int) -> Any:
+        return a.logsumexp(axis)
+
+    def log_softmax(self, a: Any, axis: int) -> Any:
+        return a.log_softmax(axis)
+
+    def reshape(self, a: Any, shape: tuple[int, ...]) -> Any:
+        return a.reshape(shape)
+
+    def transpose(self, a: Any) -> Any:
+        return a.permute(tuple(reversed(range(a.ndim))))
+
+    def take(self, a: Any, indices: tuple[int, ...], axis: int) -> Any:
+        at = Tensor(list(indices), device=self.device)
+        return a[(slice(None),) * axis + (at,)]
+
+    def concatenate(self, a: Any, b: Any, axis: int) -> Any:
+        return a.cat(b, dim=axis)
+
     def backward(self, t: Any, grad: Any = None, retain_graph: bool = False) -> None:
         # tinygrad's backward without a gradient wants shape (); the protocol's scalar is
         # one element, so only a one-element t is viewed as 0-d. A larger t goes to

@@ -12,6 +12,7 @@ import numpy as np
 
 from conformance import backend as proto
 from conformance.errors import ConfigError
+from conformance.structure import structure_of
 
 try:
     import torch
@@ -24,6 +25,18 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # torch's node names, e.g. AddBackward0, map to protocol op names
 _GRAD_FN = re.compile(r"^([A-Za-z]+?)Backward\d*$")
+# ... where torch's name is not the protocol's
+_RENAMED = {
+    "amax": "max",
+    "amin": "min",
+    "clamp": "clip",
+    "logsoftmax": "log_softmax",
+    "view": "reshape",
+    "unsafeview": "reshape",
+    "permute": "transpose",
+    "indexselect": "take",
+    "cat": "concatenate",
+}
 
 
 # deviations seen in these torch releases (2.11.0+cu130 on CUDA and CPU, measured with
@@ -118,6 +131,47 @@ class TorchBackend(proto.Backend):
     def softmax(self, a: Any, axis: int) -> Any:
         return torch.softmax(a, dim=axis)
 
+    def abs(self, a: Any) -> Any:
+        return torch.abs(a)
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return torch.maximum(a, b)
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return torch.minimum(a, b)
+
+    def clip(self, a: Any, low: float, high: float) -> Any:
+        return torch.clamp(a, low, high)
+
+    # amax and amin share the gradient among ties (torch.max(a, dim) would not)
+    def max(self, a: Any, axis: int | None = None) -> Any:
+        return torch.amax(a) if axis is None else torch.amax(a, dim=axis)
+
+    def min(self, a: Any, axis: int | None = None) -> Any:
+        return torch.amin(a) if axis is None else torch.amin(a, dim=axis)
+
+    def prod(self, a: Any, axis: int | None = None) -> Any:
+        return torch.prod(a) if axis is None else torch.prod(a, dim=axis)
+
+    def logsumexp(self, a: Any, axis: int) -> Any:
+        return torch.logsumexp(a, dim=axis)
+
+    def log_softmax(self, a: Any, axis: int) -> Any:
+        return torch.log_softmax(a, dim=axis)
+
+    def reshape(self, a: Any, shape: tuple[int, ...]) -> Any:
+        return torch.reshape(a, shape)
+
+    def transpose(self, a: Any) -> Any:
+        return torch.permute(a, tuple(reversed(range(a.dim()))))
+
+    def take(self, a: Any, indices: tuple[int, ...], axis: int) -> Any:
+        at = torch.tensor(indices, dtype=torch.long, device=a.device)
+        return torch.index_select(a, axis, at)
+
+    def concatenate(self, a: Any, b: Any, axis: int) -> Any:
+        return torch.cat([a, b], dim=axis)
+
     def backward(self, t: Any, grad: Any = None, retain_graph: bool = False) -> None:
         t.backward(grad, retain_graph=retain_graph)
 
@@ -138,7 +192,9 @@ class TorchBackend(proto.Backend):
         if t.grad_fn is None:
             return None
         match = _GRAD_FN.match(type(t.grad_fn).__name__)
-        return match.group(1).lower() if match else type(t.grad_fn).__name__
+        if not match:
+            return type(t.grad_fn).__name__
+        return _RENAMED.get(match.group(1).lower(), match.group(1).lower())
 
     def zero_grad(self, t: Any) -> None:
         if t.grad is not None:
@@ -204,3 +260,37 @@ class TorchBackend(proto.Backend):
             value, tangent = forward_ad.unpack_dual(fn(*inputs))
             out = self.to_numpy(value)
             return out, np.zeros_like(out) if tangent is None else self.to_numpy(tangent)
+
+    # relu'(0) = 0 and |x|'(0) = sgn(0) = 0; a tie of maximum/minimum is split evenly;
+    # clamp passes the gradient at its bounds (its mask is low <= x <= high)
+    conventions = {
+        "relu_at_0": 0.0,
+        "abs_at_0": 0.0,
+        "maximum_tie": 0.5,
+        "minimum_tie": 0.5,
+        "clip_at_bound": 1.0,
+    }
+
+    def compiled_vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`vjp` of ``torch.compile(fn)`` (inductor, the default backend; one whole
+        graph, static shapes), whose backward AOTAutograd compiles too. Dynamo forgets its
+        earlier graphs first: ``fn``'s code is the same for every expression, and past its
+        recompile limit dynamo would quietly run it eagerly."""
+        torch._dynamo.reset()
+        structure = structure_of(fn)
+        if structure is None or structure.ops is not self:
+            compiled = torch.compile(fn, fullgraph=True, dynamic=False)
+        else:  # the constants as arguments, not tensors built inside the graph
+            consts = [self.tensor(c, dtype) for c in structure.consts]
+            body = torch.compile(structure.body, fullgraph=True, dynamic=False)
+
+            def compiled(*xs: Any) -> Any:
+                return body(consts, *xs)
+
+        return self.vjp(compiled, primals, dtype, cotangent)
