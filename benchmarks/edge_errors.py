@@ -47,6 +47,23 @@ def worst(backend, edge, expected, checked=None) -> float:  # type: ignore[no-un
     return out
 
 
+def _sample(backend, dtype, sr, nf, result, draws) -> None:  # type: ignore[no-untyped-def]
+    """Fold ``draws`` random SR-1 and NF-1 cases into ``result``."""
+
+    @settings(
+        max_examples=draws, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(st.data())
+    def sample(data):  # type: ignore[no-untyped-def]
+        edge = data.draw(extreme_cases(dtype, sr))
+        result["SR-1"] = max(result["SR-1"], worst(backend, edge, reference.exact(edge)))
+        edge = data.draw(nonfinite_cases(dtype, nf))
+        value, grads, checked = reference.ieee(edge)
+        result["NF-1"] = max(result["NF-1"], worst(backend, edge, (value, grads), checked))
+
+    sample()
+
+
 def measure(name: str, draws: int) -> None:
     backend = load_backend(name)
     have = available(backend)
@@ -58,21 +75,7 @@ def measure(name: str, draws: int) -> None:
             for edge in extreme_grid(op, dtype):
                 result["grid"] = max(result["grid"], worst(backend, edge, reference.exact(edge)))
 
-        @settings(
-            max_examples=draws,
-            database=None,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(st.data())
-        def sample(data):  # type: ignore[no-untyped-def]
-            edge = data.draw(extreme_cases(dtype, sr))
-            result["SR-1"] = max(result["SR-1"], worst(backend, edge, reference.exact(edge)))
-            edge = data.draw(nonfinite_cases(dtype, nf))
-            value, grads, checked = reference.ieee(edge)
-            result["NF-1"] = max(result["NF-1"], worst(backend, edge, (value, grads), checked))
-
-        sample()
+        _sample(backend, dtype, sr, nf, result, draws)
         shown = ", ".join(f"{k} {v:.2g}" for k, v in result.items())
         print(f"{name:9} {dtype}: largest error / policy bound: {shown}")
 

@@ -21,6 +21,10 @@ them by one more pass over the same well-conditioned expressions, so its error s
 same few roundoffs of that scale as a gradient's; each dtype's entry states what correct
 engines were measured at, and the margin that leaves is the first-order one.
 
+The edge tiers (:mod:`conformance.edges`) use the same table for finite expected
+values; a NaN, an infinity, or a gradient at a kink outside its subdifferential is
+judged by kind, with no tolerance at all.
+
 Where a tolerance is not enough to tell rounding from a wrong derivative, the Taylor
 test below gives a tolerance-free second opinion: the remainder of a first-order
 expansion shrinks quadratically with the step for a correct gradient, linearly for a
@@ -54,7 +58,11 @@ POLICY: dict[str, Tolerance] = {
             "still catches any float32 (or lower) arithmetic in a float64 backward pass. "
             "Forward mode and Hessian-vector products, over 1000 random expressions each "
             "(jax: 300): at most 3.0e-16 of the scale for torch 2.13, 2.4e-16 for HIPS "
-            "autograd 1.9.1, 2.0e-16 for jax 0.10.2"
+            "autograd 1.9.1, 2.0e-16 for jax 0.10.2. "
+            "Edge tiers (SR-1, NF-1; finite expected values against the 50-digit or IEEE "
+            "reference, the scale from the same magnitude model): at most 2.6e-7 of this "
+            "bound for torch 2.13, jax 0.10.2 and HIPS autograd 1.9.1 (benchmarks/"
+            "edge_errors.py, every extreme value per op plus 300 random cases each)"
         ),
     ),
     "float32": Tolerance(
@@ -68,7 +76,11 @@ POLICY: dict[str, Tolerance] = {
             "(unit roundoff 4.9e-4) exceeds it on about 40% of random expressions. "
             "Forward mode and Hessian-vector products, over 1000 random expressions each "
             "(jax: 300): at most 2.3e-7 of the scale for torch 2.13, 2.6e-7 for HIPS "
-            "autograd 1.9.1, 1.2e-7 for jax 0.10.2, so the 10x margin holds for them too"
+            "autograd 1.9.1, 1.2e-7 for jax 0.10.2, so the 10x margin holds for them too. "
+            "Edge tiers (SR-1, NF-1, as for float64): at most 1.1e-3 of this bound for "
+            "torch 2.13, jax 0.10.2 and HIPS autograd 1.9.1: the magnitude model's scale "
+            "for saturated and extreme values is generous, and the checks there are above "
+            "all of kind (NaN, infinity, finite) and of gross size"
         ),
     ),
 }
