@@ -10,6 +10,7 @@ says which: MaxTiesFullGradientBackend, KP-1; ProdOverInputBackend, SR-1).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,27 @@ Fn = torch.autograd.Function
 
 def _sum_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
     return g.sum_to_size(shape) if g.shape != shape else g
+
+
+def _elementwise(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    derivative: Callable[[torch.Tensor], torch.Tensor],
+) -> Any:
+    """A one-input Function: ``forward(a)``, whose backward is ``g * derivative(a)`` (each
+    mutant's bug lives in its ``derivative``)."""
+
+    class Elementwise(Fn):
+        @staticmethod
+        def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
+            ctx.save_for_backward(a)
+            return forward(a)
+
+        @staticmethod
+        def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+            (a,) = ctx.saved_tensors
+            return g * derivative(a)
+
+    return Elementwise
 
 
 class _SubForgetsSign(Fn):
@@ -263,16 +285,8 @@ class _TanhSaturates(Fn):
         return torch.where(a.abs() > 2.0, torch.zeros_like(g), g * (1 - y * y))
 
 
-class _ExpClamped(Fn):
-    @staticmethod
-    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(a)
-        return torch.exp(a)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        (a,) = ctx.saved_tensors
-        return g * torch.exp(torch.clamp(a, max=2.0))  # bug: an overflow guard set far too low
+# bug: an overflow guard set far too low
+_ExpClamped = _elementwise(torch.exp, lambda a: torch.exp(torch.clamp(a, max=2.0)))
 
 
 class LargeInputBackend(TorchBackend):
@@ -416,16 +430,8 @@ class WrongCurvatureBackend(TorchBackend):
         return _PowWrongCurvature.apply(a, exponent)
 
 
-class _ExpTimesInput(Fn):
-    @staticmethod
-    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(a)
-        return torch.exp(a)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        (a,) = ctx.saved_tensors
-        return g * a  # bug: the input where the output exp(a) belongs
+# bug: the input where the output exp(a) belongs
+_ExpTimesInput = _elementwise(torch.exp, lambda a: a)
 
 
 class ExpTimesInputBackend(TorchBackend):
@@ -626,17 +632,8 @@ for _op in ("add", "sub", "mul", "div"):
 # -- edge-tier bugs (NF-1, KP-1, SR-1) -----------------------------------------------------
 
 
-class _SigmoidNaive(Fn):
-    @staticmethod
-    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(a)
-        return torch.sigmoid(a)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        (a,) = ctx.saved_tensors
-        e = torch.exp(-a)
-        return g * e / (1 + e) ** 2  # bug: inf / inf = NaN once exp(-a) overflows
+# bug: exp(-a) / (1 + exp(-a))^2 is inf / inf = NaN once exp(-a) overflows
+_SigmoidNaive = _elementwise(torch.sigmoid, lambda a: torch.exp(-a) / (1 + torch.exp(-a)) ** 2)
 
 
 class NaiveSigmoidBackend(TorchBackend):
@@ -684,16 +681,8 @@ class PowOverInputBackend(TorchBackend):
         return _PowOverInput.apply(a, exponent)
 
 
-class _ReluByRatio(Fn):
-    @staticmethod
-    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(a)
-        return torch.relu(a)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        (a,) = ctx.saved_tensors
-        return g * (a + a.abs()) / (2 * a)  # bug: 0 / 0 = NaN at the kink
+# bug: (a + |a|) / 2a is 0 / 0 = NaN at the kink
+_ReluByRatio = _elementwise(torch.relu, lambda a: (a + a.abs()) / (2 * a))
 
 
 class ReluNanAtKinkBackend(TorchBackend):
@@ -716,16 +705,8 @@ class NanCleaningBackend(TorchBackend):
         return value, [np.nan_to_num(g) for g in grads]
 
 
-class _CosWrongSign(Fn):
-    @staticmethod
-    def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(a)
-        return torch.cos(a)
-
-    @staticmethod
-    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        (a,) = ctx.saved_tensors
-        return g * torch.sin(a)  # bug: cos' = -sin
+# bug: cos' = -sin
+_CosWrongSign = _elementwise(torch.cos, torch.sin)
 
 
 class CompiledCosSignBackend(TorchBackend):

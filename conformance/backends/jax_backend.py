@@ -110,10 +110,7 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
         dtype: str,
         cotangent: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        inputs = [self.tensor(np.asarray(p), dtype) for p in primals]
-        seed = (
-            None if cotangent is None else jnp.asarray(np.asarray(cotangent), dtype=_DTYPES[dtype])
-        )
+        inputs, seed = self._arguments(primals, dtype, cotangent)
         structure = structure_of(fn) if self.jit else None
         compiled = None
         # built on other ops (a wrapping adapter's), fn may do anything: run it as it is
@@ -131,27 +128,37 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """:meth:`vjp` with the forward and the backward pass under one ``jax.jit``,
         always (:meth:`vjp` runs a structure eagerly until it has repeated)."""
+        inputs, seed = self._arguments(primals, dtype, cotangent)
+        structure = structure_of(fn)
+        if structure is None or structure.ops is not self:
+            value, grads = jax.jit(lambda xs, v: _vjp(fn, xs, v))(inputs, seed)
+        else:  # vjp's cached program for the structure, compiled now if it is not yet
+            compiled = self._compiled_vjp(structure, dtype, inputs, seed, eager_runs=0)
+            assert compiled is not None  # with no eager runs to wait for
+            value, grads = compiled(inputs, seed)
+        return self.to_numpy(value), [np.asarray(g) for g in grads]
+
+    def _arguments(
+        self, primals: Sequence[np.ndarray], dtype: str, cotangent: np.ndarray | None
+    ) -> tuple[list[Any], Any]:
+        """The primals as jax arrays, and the cotangent (None stays None)."""
         inputs = [self.tensor(np.asarray(p), dtype) for p in primals]
         seed = (
             None if cotangent is None else jnp.asarray(np.asarray(cotangent), dtype=_DTYPES[dtype])
         )
-        structure = structure_of(fn)
-        if structure is None or structure.ops is not self:
-            value, grads = jax.jit(lambda xs, v: _vjp(fn, xs, v))(inputs, seed)
-        else:  # the constants as arguments, as the cached programs of vjp take them
-            consts = [self.tensor(np.asarray(c), dtype) for c in structure.consts]
-            body = structure.body
-            value, grads = jax.jit(lambda cs, xs, v: _vjp(lambda *a: body(cs, *a), xs, v))(
-                consts, inputs, seed
-            )
-        return self.to_numpy(value), [np.asarray(g) for g in grads]
+        return inputs, seed
 
     def _compiled_vjp(
-        self, structure: Structure, dtype: str, inputs: Sequence[Any], seed: Any
+        self,
+        structure: Structure,
+        dtype: str,
+        inputs: Sequence[Any],
+        seed: Any,
+        eager_runs: int = EAGER_RUNS,
     ) -> Callable[[Sequence[Any], Any], Any] | None:
         """The jitted :func:`_vjp` of ``structure.body`` for this call's key, given this
-        call's constants, or None while the key has run fewer than :data:`EAGER_RUNS`
-        times eagerly. The key holds all the compiled program depends on, so a hit
+        call's constants, or None while the key has run fewer than ``eager_runs`` times
+        eagerly. The key holds all the compiled program depends on, so a hit
         computes what tracing this call's ``fn`` would."""
         key = (
             structure.key,
@@ -161,7 +168,7 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
             None if seed is None else jnp.shape(seed),
         )
         entry = self._compiled.pop(key, 0)  # put back below, as the most recent
-        if isinstance(entry, int) and entry < EAGER_RUNS:
+        if isinstance(entry, int) and entry < eager_runs:
             self._compiled[key] = entry + 1
             if len(self._compiled) > _CACHE_SIZE:
                 self._compiled.popitem(last=False)

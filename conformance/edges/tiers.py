@@ -69,6 +69,11 @@ def rounded(x: Any, dtype: str) -> np.ndarray:
         return np.asarray(x, dtype=np.float64).astype(dtype).astype(np.float64)
 
 
+def beside(x: float, dtype: str, toward: float) -> float:
+    """The float of ``dtype`` next to ``x`` in the direction of ``toward``."""
+    return float(np.nextafter(np.asarray(x, dtype), toward))
+
+
 def ordinary(dtype: str) -> st.SearchStrategy[float]:
     """Plain values, magnitudes in [0.5, 2], either sign."""
     mag = st.floats(0.5, 2.0)
@@ -225,9 +230,7 @@ def kink_cases(draw: Any, dtype: str, ops: Sequence[str]) -> EdgeCase:
         b = a.copy().reshape(-1)
         for k, h in enumerate(how):
             if h in ("above", "below"):  # the adjacent float: no tie, a clear winner
-                b[k] = float(
-                    np.nextafter(np.asarray(b[k], dtype), np.inf if h == "above" else -np.inf)
-                )
+                b[k] = float(beside(b[k], dtype, np.inf if h == "above" else -np.inf))
             elif h == "other":
                 b[k] = draw(ordinary(dtype))
         b = rounded(b.reshape(shape), dtype)
@@ -243,7 +246,7 @@ def kink_cases(draw: Any, dtype: str, ops: Sequence[str]) -> EdgeCase:
                 row[k] = best
             else:  # nearly a tie: the adjacent float, just inside
                 inward = -np.inf if op == "max" else np.inf
-                row[k] = float(np.nextafter(np.asarray(best, dtype), inward))
+                row[k] = beside(best, dtype, inward)
             rows.append(row)
         width = min(len(r) for r in rows)
         x = rounded(np.asarray([r[:width] for r in rows]), dtype)
@@ -260,11 +263,7 @@ def kink_cases(draw: Any, dtype: str, ops: Sequence[str]) -> EdgeCase:
         )
         if low == high:
             high = low + 1.0
-        near = [
-            float(np.nextafter(np.asarray(b, dtype), d))
-            for b in (low, high)
-            for d in (-np.inf, np.inf)
-        ]
+        near = [beside(b, dtype, d) for b in (low, high) for d in (-np.inf, np.inf)]
         x = draw(_array([low, high, low, high, *near], dtype, shape))
         return one_op_case(op, [x], dtype, _cotangent(draw, shape, dtype), bounds=(low, high))
     raise ValueError(f"no kink cases for {op!r}")
@@ -322,7 +321,8 @@ def _grid(op: str, inputs: Sequence[Any], dtype: str, **attrs: Any) -> EdgeCase:
     return one_op_case(op, xs, dtype, _grid_cotangent(out, dtype), **attrs)
 
 
-def _softmax_grid(op: str, rows: Sequence[Sequence[float]], dtype: str) -> list[EdgeCase]:
+def _rows_grid(op: str, rows: Sequence[Sequence[float]], dtype: str) -> list[EdgeCase]:
+    """``op`` along each of ``rows`` (axis 1), and along the same rows as columns (axis 0)."""
     x = np.asarray(rows, np.float64)
     return [_grid(op, [x], dtype, axis=1), _grid(op, [x.T.copy()], dtype, axis=0)]
 
@@ -332,8 +332,7 @@ def extreme_grid(op: str, dtype: str) -> list[EdgeCase]:
     if op == "prod":
         f = 1e10 if dtype == "float32" else 1e80
         rows = [[0.0, 1.5, -0.75, 2.0], [0.0, 0.0, 1.25, 1.0], [f, f, f, 1.5], [f, -f, f, f]]
-        x = np.asarray(rows, np.float64)
-        return [_grid(op, [x], dtype, axis=1), _grid(op, [x.T.copy()], dtype, axis=0)]
+        return _rows_grid(op, rows, dtype)
     if op in SOFTMAX_LIKE:
         e = Limits.of(dtype).exp_max
         rows = [
@@ -342,7 +341,7 @@ def extreme_grid(op: str, dtype: str) -> list[EdgeCase]:
             [-1e3, -1e3 - 1, -1e3 - 200],
             [e + 10, 0.0, -(e + 10)],
         ]
-        return _softmax_grid(op, rows, dtype)
+        return _rows_grid(op, rows, dtype)
     if op == "div":
         pool = extreme_pool("div", dtype)
         return [_grid(op, [np.linspace(0.5, 2.0, len(pool)), pool], dtype)]
@@ -360,7 +359,7 @@ def nonfinite_grid(op: str, dtype: str) -> list[EdgeCase]:
             [float("-inf"), 1.0, 2.0],
             [float("-inf"), float("-inf"), 0.5],
         ]
-        return _softmax_grid(op, rows, dtype)
+        return _rows_grid(op, rows, dtype)
     if op in ("add", "sub", "mul", "div"):
         plain = [1.5, -0.75, 2.0, 0.5, -1.25]
         return [_grid(op, [special, plain], dtype), _grid(op, [plain, special], dtype)]
@@ -379,24 +378,14 @@ def kink_grid(op: str, dtype: str) -> list[EdgeCase]:
         return [_grid(op, [[0.0, -0.0, t, -t, 1.0, -1.0]], dtype)]
     if op in ("maximum", "minimum"):
         a = rounded([1.0, -2.0, 0.0, 0.75, 1.5], dtype)
-        up = float(np.nextafter(np.asarray(0.75, dtype), np.inf))
-        down = float(np.nextafter(np.asarray(1.5, dtype), -np.inf))
+        up, down = beside(0.75, dtype, np.inf), beside(1.5, dtype, -np.inf)
         return [_grid(op, [a, [1.0, -2.0, -0.0, up, down]], dtype)]
     if op == "clip":
         low, high = -0.5, 1.25
-        near = [
-            float(np.nextafter(np.asarray(b, dtype), d))
-            for b in (low, high)
-            for d in (-np.inf, np.inf)
-        ]
+        near = [beside(b, dtype, d) for b in (low, high) for d in (-np.inf, np.inf)]
         return [_grid(op, [[low, high, *near, 0.0, 2.0, -2.0]], dtype, bounds=(low, high))]
     rows = [[1.0, 1.0, 0.5], [-2.0, 0.25, 0.25], [1.5, 0.5, 1.5]]  # ties for max and for min
-    x = np.asarray(rows, np.float64)
-    return [
-        _grid(op, [x], dtype, axis=1),
-        _grid(op, [x.T.copy()], dtype, axis=0),
-        _grid(op, [x], dtype),
-    ]
+    return [*_rows_grid(op, rows, dtype), _grid(op, [rows], dtype)]
 
 
 def _within_ulp(a: np.ndarray, b: np.ndarray, dtype: str) -> np.ndarray:

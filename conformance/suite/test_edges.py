@@ -51,10 +51,6 @@ def _ops(backend: Any, claim_id: str, dtype: str | None = None) -> list[str]:
     return ops
 
 
-def _every(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return [np.ones(np.shape(a), bool) for a in arrays]
-
-
 def _run(backend: Any, edge: EdgeCase) -> tuple[Any, list[Any]]:
     cover([edge.op])
     value, grads = run_vjp(backend, edge.case)
@@ -64,38 +60,45 @@ def _run(backend: Any, edge: EdgeCase) -> tuple[Any, list[Any]]:
 # -- the checks, one case each --------------------------------------------------------
 
 
-def check_extreme(backend: Any, edge: EdgeCase) -> None:
-    """SR-1 on one case: value and gradients are the true ones, rounded to the dtype."""
+def _judge_value(
+    backend: Any, edge: EdgeCase, value: Any, expected: Any, bound: Any, what: str
+) -> None:
+    """The forward value against ``expected``, every element checked."""
+    every = np.ones(np.shape(expected), bool)
+    judge.judge("forward value", [("y", value, expected, bound, every)], edge, what, backend)
+
+
+def _judge_against(
+    backend: Any,
+    edge: EdgeCase,
+    expected: tuple[Any, Sequence[np.ndarray]],
+    checked: Sequence[np.ndarray] | None,
+    what: str,
+) -> None:
+    """Run ``edge`` and judge value and gradients against ``expected`` (the gradients at
+    the ``checked`` elements, default all)."""
     value, grads = _run(backend, edge)
-    true_value, true_grads = reference.exact(edge)
-    value_bound, grad_bounds = judge.scales(edge)
-    what = "the true (50-digit) value rounded to the dtype"
-    every = np.ones(true_value.shape, bool)
-    judge.judge(
-        "forward value", [("y", value, true_value, value_bound, every)], edge, what, backend
-    )
+    true_value, true_grads = expected
+    value_bound, bounds = judge.scales(edge)
+    _judge_value(backend, edge, value, true_value, value_bound, what)
+    masks = checked or [np.ones(np.shape(t), bool) for t in true_grads]
     rows = [
-        (f"x{i}", g, t, b, np.ones(t.shape, bool))
-        for i, (g, t, b) in enumerate(zip(grads, true_grads, grad_bounds, strict=False))
+        (f"x{i}", g, t, b, c)
+        for i, (g, t, b, c) in enumerate(zip(grads, true_grads, bounds, masks, strict=False))
     ]
     judge.judge("gradient", rows, edge, what, backend)
+
+
+def check_extreme(backend: Any, edge: EdgeCase) -> None:
+    """SR-1 on one case: value and gradients are the true ones, rounded to the dtype."""
+    what = "the true (50-digit) value rounded to the dtype"
+    _judge_against(backend, edge, reference.exact(edge), None, what)
 
 
 def check_nonfinite(backend: Any, edge: EdgeCase) -> None:
     """NF-1 on one case: IEEE values and gradients at the checked elements."""
-    value, grads = _run(backend, edge)
     true_value, true_grads, checked = reference.ieee(edge)
-    value_bound, grad_bounds = judge.scales(edge)
-    what = "IEEE 754 propagation"
-    every = np.ones(np.shape(true_value), bool)
-    judge.judge(
-        "forward value", [("y", value, true_value, value_bound, every)], edge, what, backend
-    )
-    rows = [
-        (f"x{i}", g, t, b, c)
-        for i, (g, t, b, c) in enumerate(zip(grads, true_grads, grad_bounds, checked, strict=False))
-    ]
-    judge.judge("gradient", rows, edge, what, backend)
+    _judge_against(backend, edge, (true_value, true_grads), checked, "IEEE 754 propagation")
 
 
 def check_kink(backend: Any, edge: EdgeCase) -> None:
@@ -105,26 +108,18 @@ def check_kink(backend: Any, edge: EdgeCase) -> None:
     node = case.expr.nodes[case.expr.output]
     with np.errstate(all="ignore"):
         true_value = np.asarray(apply(NUMPY, node, list(case.inputs)), np.float64)
-    value_bound, _ = judge.scales(edge)
-    every = np.ones(true_value.shape, bool)
-    judge.judge(
-        "forward value",
-        [("y", value, true_value, value_bound, every)],
-        edge,
-        "the exact value",
-        backend,
-    )
+    _judge_value(backend, edge, value, true_value, judge.scales(edge)[0], "the exact value")
     conventions = dict(getattr(backend, "conventions", {}) or {})
     intervals, rule = reference.subgradients(edge, conventions)
     judge.judge_intervals("gradient", grads, intervals, _sums(edge, grads), edge, rule, backend)
 
 
-def _grid_test(backend: Any, claim_id: str, grid: Any, check: Any) -> None:
+def _grid_test(backend: Any, claim_id: str, dtype: str, grid: Any, check: Any) -> None:
     """Every op's grid, each judged on its own: a failing op is named with the others
     that fail, so that one op's bug does not hide another's."""
     failed: list[tuple[str, CheckFailure]] = []
     for op in _ops(backend, claim_id):
-        for edge in grid(op, None):
+        for edge in grid(op, dtype):
             try:
                 check(backend, edge)
             except CheckFailure as exc:
@@ -149,7 +144,7 @@ def test_every_extreme_value_of_each_op_gives_the_true_value_and_gradient(
     backend: Any, dtype: str
 ) -> None:
     """Each op at all its extreme and saturating values at once gives the true answers."""
-    _grid_test(backend, "SR-1", lambda op, _: extreme_grid(op, dtype), check_extreme)
+    _grid_test(backend, "SR-1", dtype, extreme_grid, check_extreme)
 
 
 @pytest.mark.claim("SR-1")
@@ -169,7 +164,7 @@ def test_extreme_and_saturated_inputs_give_the_true_value_and_gradient(
 @pytest.mark.claim("NF-1")
 def test_nan_and_infinities_in_each_op_propagate_as_ieee_says(backend: Any, dtype: str) -> None:
     """Each op on NaN, +inf and -inf beside ordinary values gives the IEEE answers."""
-    _grid_test(backend, "NF-1", lambda op, _: nonfinite_grid(op, dtype), check_nonfinite)
+    _grid_test(backend, "NF-1", dtype, nonfinite_grid, check_nonfinite)
 
 
 @pytest.mark.claim("NF-1")
@@ -188,7 +183,7 @@ def test_nan_and_infinities_propagate_as_ieee_says(
 @pytest.mark.claim("KP-1")
 def test_each_kink_and_tie_gives_a_finite_subgradient(backend: Any, dtype: str) -> None:
     """Each op at its kinks and ties, and beside them, gives subgradients, never NaN."""
-    _grid_test(backend, "KP-1", lambda op, _: kink_grid(op, dtype), check_kink)
+    _grid_test(backend, "KP-1", dtype, kink_grid, check_kink)
 
 
 @pytest.mark.claim("KP-1")
