@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=None,
         help="seconds a failing property may spend shrinking its counterexample; then the "
-        "smallest found so far is reported, marked as such (default 5)",
+        "smallest found so far is reported, marked as such; the k-th failing property of a "
+        "worker gets a k-th of it (default 5)",
     )
     parser.add_argument(
         "--no-isolate",

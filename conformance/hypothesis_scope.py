@@ -26,7 +26,7 @@ from conformance.backend import Unsupported
 _rejected: Counter[str] = Counter()
 # Hypothesis's words when it stops shrinking at its time limit, and whether it did
 _SLOW_SHRINKING = "stopped because it is making very slow progress"
-_shrinking_stopped: list[float] = []
+_shrinking_stopped: list[str] = []
 
 
 def reject_unsupported(item: Any) -> None:
@@ -105,25 +105,51 @@ class StorageDuringCollection:
             return (yield)
 
 
-@contextmanager
-def shrink_budget(seconds: float) -> Iterator[None]:
-    """Stop shrinking a failure after ``seconds``: the smallest counterexample found by then
-    is reported (Hypothesis's own limit, five minutes, made the suite's option)."""
-    _shrinking_stopped.clear()
-    previous_limit, previous_reporter = engine.MAX_SHRINKING_SECONDS, current_reporter()
+class ShrinkBudget:
+    """How long a run's failing properties may shrink their counterexamples: then the
+    smallest found by then is reported (Hypothesis's own limit, five minutes, made the
+    suite's option).
 
-    def reporter(value: object) -> None:
-        if _SLOW_SHRINKING in str(value):
-            _shrinking_stopped.append(seconds)  # said in the verdict instead
-        else:
-            previous_reporter(value)
+    The k-th failing property of a process gets ``seconds / k``: the first failures are
+    shrunk fully, and an engine that fails every claim (a broken op fails dozens of checks)
+    still gets its verdict fast, after about ``seconds * ln(k)`` of shrinking, not
+    ``seconds * k``.
+    """
 
-    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
-    try:
-        with with_reporter(reporter):
-            yield
-    finally:
-        engine.MAX_SHRINKING_SECONDS = previous_limit
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.failed = 0  # properties of this process that failed so far
+
+    @contextmanager
+    def check(self) -> Iterator[None]:
+        """The running check's share of the budget."""
+        _shrinking_stopped.clear()
+        share = self.seconds / (1 + self.failed)
+        budget = f"{share:.3g} s (the shrink budget"
+        if self.failed:
+            budget += (
+                f", {self.seconds:g} s, shared: this is failing property {1 + self.failed}"
+                " of its process"
+            )
+        previous_limit, previous_reporter = engine.MAX_SHRINKING_SECONDS, current_reporter()
+
+        def reporter(value: object) -> None:
+            if _SLOW_SHRINKING in str(value):
+                _shrinking_stopped.append(budget + ")")  # said in the verdict instead
+            else:
+                previous_reporter(value)
+
+        engine.MAX_SHRINKING_SECONDS = share  # type: ignore[assignment]
+        try:
+            with with_reporter(reporter):
+                yield
+        except BaseException as exc:
+            # Hypothesis notes the example it found (and shrank) on a property's failure
+            if getattr(exc, "__notes__", None):
+                self.failed += 1
+            raise
+        finally:
+            engine.MAX_SHRINKING_SECONDS = previous_limit
 
 
 def shrinking_note() -> str:
@@ -131,8 +157,8 @@ def shrinking_note() -> str:
     if not _shrinking_stopped:
         return ""
     return (
-        f"shrinking stopped after {_shrinking_stopped[0]:g} s (the shrink budget): the"
-        " counterexample is the smallest found by then"
+        f"shrinking stopped after {_shrinking_stopped[0]}: the counterexample is the"
+        " smallest found by then"
     )
 
 

@@ -290,7 +290,7 @@ def write_reports(directory: Path, state: Any, claims: dict[str, Claim]) -> None
     """Write the run's reports under ``directory`` and nowhere else.
 
     results.json (the data; everything else is rendered from it), summary.md,
-    report.html, and each loss curve as data (and PNG, with matplotlib) in curves/.
+    report.html, and each loss curve as data and as an SVG image in curves/.
     """
     directory.mkdir(parents=True, exist_ok=True)
     doc = to_json(state.results, claims, state.backend, state.profile)
@@ -306,4 +306,4 @@ def write_reports(directory: Path, state: Any, claims: dict[str, Claim]) -> None
     if curves:
         (directory / "curves").mkdir(exist_ok=True)
         (directory / "curves" / "curves.json").write_text(json.dumps(curves), encoding="utf-8")
-        render.write_png_curves(doc, directory / "curves")
+        render.write_svg_curves(doc, directory / "curves")

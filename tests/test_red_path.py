@@ -8,7 +8,8 @@ import json
 
 def test_shrinking_stops_at_its_budget_and_says_so(cli, tmp_path):
     """With a budget too small to finish shrinking, CR-1 still fails on the exp mutant,
-    and its message says shrinking was stopped."""
+    and its message says shrinking was stopped; the second failing property of the process
+    gets half the budget, and says so."""
     proc = cli(
         "--backend",
         "tests.mutants:ExpTimesInputBackend",
@@ -24,8 +25,12 @@ def test_shrinking_stops_at_its_budget_and_says_so(cli, tmp_path):
     doc = json.loads((tmp_path / "results.json").read_text())
     tests = [t for c in doc["claims"] if c["id"] == "CR-1" for t in c["tests"]]
     assert {t["verdict"] for t in tests} == {"failed"}
-    for test in tests:
-        assert "shrinking stopped after 0.01 s (the shrink budget)" in test["message"]
+    notes = sorted(t["message"].split("shrinking stopped after ")[1].split(":")[0] for t in tests)
+    assert notes == [
+        "0.005 s (the shrink budget, 0.01 s, shared",
+        "0.01 s (the shrink budget)",
+    ]
+    assert any("this is failing property 2 of its process" in t["message"] for t in tests)
 
 
 def test_a_bad_shrink_budget_is_one_line_and_exit_2(cli):

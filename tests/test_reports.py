@@ -86,7 +86,10 @@ def test_svg_plot_draws_one_line_per_series_and_skips_non_finite_values():
     svg = svg_plot("loss", {"backend": [4.0, 2.0, float("inf")], "theory": [4.0, 1.0, 0.5]})
     assert svg.count("<polyline") == 2
     assert "inf" not in svg.split("points=")[1].split('"')[1]
-    assert "no finite" in svg_plot("empty", {"a": [float("nan")]})
+    # a standalone image even then (the curves/ files are these)
+    empty = ET.fromstring(svg_plot("empty", {"a": [float("nan")]}))
+    assert empty.tag == "{http://www.w3.org/2000/svg}svg"
+    assert "no finite" in "".join(empty.itertext())
 
 
 def test_markdown_marks_informational_claims(failing_report):
@@ -142,11 +145,13 @@ def test_the_html_report_renders_in_headless_chromium(failing_report, tmp_path):
 
 
 def test_convergence_runs_write_their_loss_curves(tmp_path):
-    """LR-4's trajectory (backend and theory) is written as data, and as PNG with matplotlib."""
+    """LR-4's trajectory (backend and theory) is written as data and as an SVG image."""
     result = run("torch", claims=["LR-4"], report_dir=tmp_path, quiet=True)
     assert result.exit_code == 0
     curves = json.loads((tmp_path / "curves" / "curves.json").read_text())
     assert {c["claim"] for c in curves} == {"LR-4"} and all(len(c["series"]) >= 2 for c in curves)
     assert "<polyline" in (tmp_path / "report.html").read_text()
-    pytest.importorskip("matplotlib")
-    assert list((tmp_path / "curves").glob("LR-4-*.png"))
+    images = list((tmp_path / "curves").glob("LR-4-*.svg"))
+    assert len(images) == len(curves)
+    svg = "{http://www.w3.org/2000/svg}svg"
+    assert all(ET.parse(image).getroot().tag == svg for image in images)
