@@ -12,33 +12,13 @@ by test. Run: ``python benchmarks/bench_jax.py [--repeat 2] [--workers N]``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
+from suite_run import run_suite
+
 MODES = {"eager": "0", "jit": "1"}  # the value of AUTOGRAD_CONFORMANCE_JAX_JIT
-
-
-def run_once(jit: str, report: Path, extra: list[str]) -> tuple[float, float, int, dict]:
-    argv = [sys.executable, "-m", "conformance.cli", "--backend", "jax", "--profile", "ci"]
-    argv += ["--quiet", "--report-dir", str(report), *extra]
-    env = {**os.environ, "AUTOGRAD_CONFORMANCE_JAX_JIT": jit}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    doc = json.loads((report / "results.json").read_text())
-    verdicts = {c["id"]: c["verdicts"] for c in doc["claims"]}
-    verdicts |= {t["nodeid"]: t["verdict"] for c in doc["claims"] for t in c["tests"]}
-    return seconds, cpu, proc.returncode, verdicts
 
 
 def main() -> None:
@@ -54,11 +34,13 @@ def main() -> None:
         for i in range(args.repeat):
             for mode, jit in MODES.items():
                 report = Path(tmp) / f"{mode}-{i}"
-                seconds, used, code, verdicts[mode] = run_once(jit, report, extra)
-                wall[mode].append(seconds)
-                cpu[mode].append(used)
+                run = run_suite("jax", report, *extra, env={"AUTOGRAD_CONFORMANCE_JAX_JIT": jit})
+                wall[mode].append(run.seconds)
+                cpu[mode].append(run.cpu)
+                verdicts[mode] = run.verdicts()
                 print(
-                    f"{mode:<5} run {i + 1}: {seconds:6.1f} s wall, {used:6.1f} s CPU, exit {code}"
+                    f"{mode:<5} run {i + 1}: {run.seconds:6.1f} s wall, {run.cpu:6.1f} s CPU,"
+                    f" exit {run.exit_code}"
                 )
     for mode in MODES:
         print(

@@ -12,24 +12,11 @@ Run: ``python benchmarks/bench_parallel.py [--repeat 3] [--workers N] [--backend
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def run_once(backend: str, extra: list[str], report: Path) -> tuple[float, int, dict]:
-    argv = [sys.executable, "-m", "conformance.cli", "--backend", backend, "--profile", "ci"]
-    argv += ["--quiet", "--report-dir", str(report), *extra]
-    start = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    doc = json.loads((report / "results.json").read_text())
-    verdicts = {c["id"]: c["verdicts"] for c in doc["claims"]}
-    return seconds, proc.returncode, verdicts
+from suite_run import run_suite
 
 
 def main() -> None:
@@ -49,10 +36,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             for k, (mode, extra) in enumerate(modes.items()):
-                seconds, code, found = run_once(args.backend, extra, Path(tmp) / f"{k}-{i}")
-                times[mode].append(seconds)
-                verdicts[mode].append(found)
-                print(f"{mode:<11} run {i + 1}: {seconds:6.1f} s, exit {code}", flush=True)
+                run = run_suite(args.backend, Path(tmp) / f"{k}-{i}", *extra)
+                times[mode].append(run.seconds)
+                verdicts[mode].append(run.verdicts())
+                print(
+                    f"{mode:<11} run {i + 1}: {run.seconds:6.1f} s, exit {run.exit_code}",
+                    flush=True,
+                )
     median = {mode: statistics.median(ts) for mode, ts in times.items()}
     for mode, value in median.items():
         print(f"{mode:<11} median {value:6.1f} s")

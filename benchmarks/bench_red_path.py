@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from suite_run import ROOT, run_suite
+
 sys.path.insert(0, str(ROOT))
 
 from conformance.backends.torch_backend import TorchBackend  # noqa: E402
@@ -34,19 +32,6 @@ def public_mutants() -> list[str]:
     ]
 
 
-def run(backend: str, report: Path, *extra: str) -> tuple[float, set[tuple[str, str]]]:
-    argv = [sys.executable, "-m", "conformance.cli", "--backend", backend, "--profile", "ci"]
-    argv += ["--quiet", "--report-dir", str(report), *extra]
-    start = time.perf_counter()
-    subprocess.run(argv, capture_output=True, text=True, check=False, cwd=ROOT)
-    seconds = time.perf_counter() - start
-    doc = json.loads((report / "results.json").read_text())
-    failed = {
-        (c["id"], d) for c in doc["claims"] for d, v in c["verdicts"].items() if v == "failed"
-    }
-    return seconds, failed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--compare", action="store_true")
@@ -56,14 +41,16 @@ def main() -> None:
     if args.mutants:
         chosen = [m for m in chosen if m.split(":")[1] in args.mutants.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        base, _ = run("torch", Path(tmp) / "torch")
+        base = run_suite("torch", Path(tmp) / "torch").seconds
         print(f"{'torch (passing)':<48} {base:6.1f} s", flush=True)
         for mutant in chosen:
-            seconds, failed = run(mutant, Path(tmp) / mutant)
+            red = run_suite(mutant, Path(tmp) / mutant)
+            seconds, failed = red.seconds, red.failed()
             claims = ",".join(sorted({c for c, _ in failed}))
             line = f"{mutant:<48} {seconds:6.1f} s  {seconds / base:4.2f}x  failed: {claims}"
             if args.compare:
-                _, unbudgeted = run(mutant, Path(tmp) / f"{mutant}-full", "--shrink-budget", "300")
+                full = run_suite(mutant, Path(tmp) / f"{mutant}-full", "--shrink-budget", "300")
+                unbudgeted = full.failed()
                 line += f"  same verdicts without the budget: {failed == unbudgeted}"
             print(line, flush=True)
 

@@ -452,13 +452,19 @@ def _spread_back(g: torch.Tensor, axis: int | None, shape: torch.Size) -> torch.
     return (g if axis is None else g.unsqueeze(axis)).expand(shape)
 
 
+def _reduce_saving(ctx: Any, reduce: Callable[..., Any], a: torch.Tensor, axis: int | None) -> Any:
+    """``reduce`` over all of ``a`` or along ``axis``, saving input, output and axis for a
+    backward that spreads the gradient back (:func:`_spread_back`)."""
+    out = reduce(a) if axis is None else reduce(a, dim=axis)
+    ctx.save_for_backward(a, out)
+    ctx.axis = axis
+    return out
+
+
 class _MaxTiesGetAll(Fn):
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, axis: int | None) -> torch.Tensor:
-        out = torch.amax(a) if axis is None else torch.amax(a, dim=axis)
-        ctx.save_for_backward(a, out)
-        ctx.axis = axis
-        return out
+        return _reduce_saving(ctx, torch.amax, a, axis)
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -507,10 +513,7 @@ class TakeOverwritesBackend(TorchBackend):
 class _ProdOverInput(Fn):
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, axis: int | None) -> torch.Tensor:
-        out = torch.prod(a) if axis is None else torch.prod(a, dim=axis)
-        ctx.save_for_backward(a, out)
-        ctx.axis = axis
-        return out
+        return _reduce_saving(ctx, torch.prod, a, axis)
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -530,11 +533,16 @@ class ProdOverInputBackend(TorchBackend):
         return _ProdOverInput.apply(a, axis)
 
 
+def _reversed_axes(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with its axes in reverse order: the transpose of any number of axes."""
+    return torch.permute(x, tuple(reversed(range(x.dim()))))
+
+
 class _TransposeBackReshaped(Fn):
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor) -> torch.Tensor:
         ctx.shape = a.shape
-        return torch.permute(a, tuple(reversed(range(a.dim())))).clone()
+        return _reversed_axes(a).clone()
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
@@ -560,9 +568,9 @@ class _ReshapeColumnMajor(Fn):
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
         # bug: the gradient read back in column-major order, as Fortran lays it out
-        flat = torch.permute(g, tuple(reversed(range(g.dim())))).reshape(-1)
+        flat = _reversed_axes(g).reshape(-1)
         back = flat.reshape(tuple(reversed(ctx.shape)))
-        return torch.permute(back, tuple(reversed(range(back.dim())))), None
+        return _reversed_axes(back), None
 
 
 class ReshapeColumnMajorBackend(TorchBackend):
