@@ -26,10 +26,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conformance import oracles, tolerances  # noqa: E402
 from conformance.backends.torch_backend import TorchBackend  # noqa: E402
-from conformance.expr import Expr, as_fn  # noqa: E402
-from conformance.strategies import domain_ok, result_ok  # noqa: E402
+from conformance.generation.strategies import domain_ok, result_ok  # noqa: E402
+from conformance.oracles import first_order as oracles  # noqa: E402
+from conformance.oracles import tolerances
+from conformance.oracles.expr import Expr, as_fn  # noqa: E402
 
 SIZES = (10, 100, 1000, 10000)
 OPS = ("sin", "cos", "tanh", "sigmoid", "exp", "mul", "add", "sub", "div", "sqrt", "log")
@@ -144,7 +145,7 @@ def sensitivity(rng: np.random.Generator) -> None:
 
 
 def suite_timing() -> None:
-    from conformance.runner import run
+    from conformance.run.runner import run
 
     start = time.perf_counter()
     result = run("torch", profile="ci", quiet=True)

@@ -4,7 +4,7 @@ For each engine and dtype: SR-1's grid of every extreme value per op, plus ``--d
 random SR-1 and NF-1 cases, and the largest ``|actual - expected| / (rtol * scale + atol)`` over
 the finite expected elements (1 is the policy's limit; elements the engine gets wrong by
 kind, NaN for a number, count as failures, not as errors). The figures back the edge
-entry of conformance/tolerances.py.
+entry of conformance/oracles/tolerances.py.
 Run: ``python benchmarks/edge_errors.py [--engines torch,jax,autograd] [--draws 300]``.
 """
 
@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conformance.edges import judge, reference  # noqa: E402
 from conformance.edges.tiers import extreme_cases, extreme_grid, nonfinite_cases  # noqa: E402
-from conformance.expr import as_fn  # noqa: E402
-from conformance.ops import available  # noqa: E402
-from conformance.registry import load_backend  # noqa: E402
+from conformance.engine.ops import available  # noqa: E402
+from conformance.engine.registry import load_backend  # noqa: E402
+from conformance.oracles.expr import as_fn  # noqa: E402
 from conformance.specs import claim  # noqa: E402
 
 

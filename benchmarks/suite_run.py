@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conformance.report.results import verdict_map
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,10 +27,7 @@ class Run:
 
     def verdicts(self) -> dict[str, Any]:
         """Per claim its verdicts by dtype, and per test its verdict."""
-        claims = self.doc["claims"]
-        return {c["id"]: c["verdicts"] for c in claims} | {
-            t["nodeid"]: t["verdict"] for c in claims for t in c["tests"]
-        }
+        return verdict_map(self.doc)
 
     def failed(self) -> set[tuple[str, str]]:
         """The (claim, dtype) pairs that failed."""
@@ -42,7 +41,7 @@ class Run:
 
 def run_suite(backend: str, report: Path, *extra: str, env: dict[str, str] | None = None) -> Run:
     """Run the suite against ``backend`` with the options ``extra``, reports under ``report``."""
-    argv = [sys.executable, "-m", "conformance.cli", "--backend", backend, "--profile", "ci"]
+    argv = [sys.executable, "-m", "conformance.run.cli", "--backend", backend, "--profile", "ci"]
     argv += ["--quiet", "--report-dir", str(report), *extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()

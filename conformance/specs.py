@@ -11,13 +11,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from conformance.backend import CAPABILITIES
+from conformance.engine import CAPABILITIES
 from conformance.errors import ConfigError
 
 SPECS_ENV = "AUTOGRAD_CONFORMANCE_SPECS"
 KINDS = ("checked", "informational")
 #: The input tiers (see conformance.edges.tiers): a checked claim names those it runs.
-TIERS = ("conditioned", "edge", "nonfinite")
+TIERS = ("conditioned", "edge", "nonfinite", "size")
 _REQUIRED = {"id": str, "section": str, "statement": str, "kind": str}
 
 
@@ -86,6 +86,7 @@ SCHEMA: dict[str, tuple[Fields, Fields]] = {
     "OP-1": ({"shape_classes": STRS}, {}),
     "CR-1": ({"max_ops": INT}, {}),
     "NS-1": (_each(NUMS, "x", "v"), {"vjp": NUMS}),
+    "GT-1": ({"shape_classes": STRS, "max_ops": INT}, {}),
     "LF-1": ({}, {"leaf": BOOLS_BY_NAME}),
     "LF-2": ({}, _each(BOOL, "untracked_leaf", "untracked_result_leaf")),
     "NL-1": (_WORKED, _each(NUM, "m_grad", "n_grad")),
@@ -124,7 +125,7 @@ SCHEMA: dict[str, tuple[Fields, Fields]] = {
         {"hessian": NUMS, **_each(NUM, "lambda_max", "stability_bound")},
     ),
 }
-# what conformance.regression.data_from_table requires of the seed's data (LR-4, LR-7)
+# what conformance.regression.model.data_from_table requires of the seed's data (LR-4, LR-7)
 _SEED_DATA = {**_each(NUMS, "x", "noise"), **_each(NUM, "slope", "intercept", "w0")}
 #: Per claim id, the keys its data_file must hold.
 DATA_FILES: dict[str, Fields] = {"LR-4": _SEED_DATA, "LR-7": _SEED_DATA}

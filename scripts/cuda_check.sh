@@ -7,14 +7,14 @@ set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-cuda-check}
 mkdir -p "$out"
-export PYTHONPATH=$PWD PYTEST_PLUGINS=conformance.plugin PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD PYTEST_PLUGINS=conformance.run.plugin PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 -c "import torch, hypothesis, numpy; print('torch', torch.__version__, 'cuda', \
 torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '', \
 'hypothesis', hypothesis.__version__, 'numpy', numpy.__version__)"
 for device in cuda cpu; do
     start=$(date +%s)
-    timeout 240 python3 -m conformance.cli --backend torch --device "$device" --quiet \
+    timeout 240 python3 -m conformance.run.cli --backend torch --device "$device" --quiet \
         --report-dir "$out/torch-$device" > "$out/torch-$device.log" 2>&1
     echo "torch --device $device: exit $? in $(( $(date +%s) - start )) s"
     grep -E "^claim x dtype|passed|failed" "$out/torch-$device.log" | tail -3

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cli as cli_module
-from conformance.runner import RunResult, run
+from conformance.run import cli as cli_module
+from conformance.run.runner import RunResult, run
 
 from . import vacuity_probe
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass
 class SuiteRun:
     result: RunResult
-    seen: dict[str, vacuity_probe.Seen]  # per test id: its conformance.vacuity records
+    seen: dict[str, vacuity_probe.Seen]  # per test id: its conformance.suite.vacuity records
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +56,7 @@ def run_cli(
     """Run the console command as a user would, in a child process."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "conformance.cli", *args],
+        [sys.executable, "-m", "conformance.run.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,

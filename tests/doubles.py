@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from conformance import backend as proto
+from conformance import engine as proto
 from conformance.backends.torch_backend import TorchBackend
-from conformance.ops import ALL_OPS
+from conformance.engine.ops import ALL_OPS
 
 
 class _NegWithIdentityBackward(torch.autograd.Function):

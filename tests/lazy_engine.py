@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from conformance.backends.torch_backend import TorchBackend
-from conformance.ops import ALL_OPS
+from conformance.engine.ops import ALL_OPS
 
 
 class Lazy:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from conformance.backends.torch_backend import TorchBackend
-from conformance.ops import ALL_OPS
+from conformance.engine.ops import ALL_OPS
 
 Fn = torch.autograd.Function
 
@@ -723,6 +723,7 @@ class CompiledCosSignBackend(TorchBackend):
     mutant's run stays fast."""
 
     name = "mutant-compiled-cos-sign"
+    compiled_programs = ("value_and_gradient",)
 
     def __init__(self, device: str = "cpu") -> None:
         super().__init__(device)
@@ -737,3 +738,119 @@ class CompiledCosSignBackend(TorchBackend):
             return self.vjp(fn, primals, dtype, cotangent)
         finally:
             self._compiling = False
+
+
+class _EagerCompiler(TorchBackend):
+    """A stand-in "compiler" that runs the program eagerly, so that a mutant's bug in it
+    is judged by CE-1 without the minutes real compilation would take."""
+
+    compiled_programs: tuple[str, ...] = ("value_and_gradient",)
+
+    def compiled_vjp(self, fn: Any, primals: Any, dtype: str, cotangent: Any = None) -> Any:
+        return self.vjp(fn, primals, dtype, cotangent)
+
+
+class ForwardCompiledSoftmaxOnesBackend(_EagerCompiler):
+    """Its compiled forward program (inference, no gradient) returns ones for a softmax,
+    while value-and-gradient programs are right: the shipped jitted-softmax bug (CE-1)."""
+
+    name = "mutant-forward-compiled-softmax-ones"
+    compiled_programs = ("value_and_gradient", "forward")
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        self._forward_only = False
+
+    def softmax(self, a: Any, axis: int) -> Any:
+        return torch.ones_like(a) if self._forward_only else super().softmax(a, axis)
+
+    def compiled_forward(self, fn: Any, primals: Any, dtype: str) -> Any:
+        self._forward_only = True
+        try:
+            with torch.no_grad():
+                return self.to_numpy(fn(*self.tensors(primals, dtype)))
+        finally:
+            self._forward_only = False
+
+
+class CompiledNanCleaningBackend(_EagerCompiler):
+    """Its compiled programs "clean" non-finite values, those made inside the graph too,
+    to finite numbers (a fused kernel that loses a NaN): eagerly right (CE-1, not NF-1)."""
+
+    name = "mutant-compiled-nan-cleaning"
+
+    def compiled_vjp(self, fn: Any, primals: Any, dtype: str, cotangent: Any = None) -> Any:
+        value, grads = super().compiled_vjp(fn, primals, dtype, cotangent)
+        return np.nan_to_num(value), [np.nan_to_num(g) for g in grads]
+
+
+class _SumLosesBlocks(Fn):
+    """sum whose backward, past 2^16 elements, scales the gradient by 1e-6 (a kernel for
+    large arrays with a wrong factor), right on small arrays."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, axis: int | None) -> torch.Tensor:
+        ctx.shape, ctx.axis = a.shape, axis
+        return a.sum() if axis is None else a.sum(axis)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        out = _spread_back(g, ctx.axis, ctx.shape)
+        return (out * 1e-6 if out.numel() >= 2**16 else out), None
+
+
+class LargeSumBackend(_EagerCompiler):
+    """sum's gradient is a million times too small for arrays past 2^16 elements, eagerly
+    and compiled: only the size tier's arrays reach it (CR-1 and CE-1)."""
+
+    name = "mutant-large-sum"
+
+    def sum(self, a: Any, axis: int | None = None) -> Any:
+        return _SumLosesBlocks.apply(a, axis)
+
+
+class _NativeGrads(TorchBackend):
+    """native_vjp as torch's, each gradient passed through ``convert``."""
+
+    def convert(self, g: Any) -> Any:
+        return g
+
+    def native_vjp(self, fn: Any, primals: Any, dtype: str, cotangent: Any = None) -> Any:
+        value, grads = super().native_vjp(fn, primals, dtype, cotangent)
+        return value, [None if g is None else self.convert(g) for g in grads]
+
+
+class ScalarZeroDGradBackend(_NativeGrads):
+    """A 0-d leaf's gradient comes back as a NumPy scalar, not a 0-d tensor (GT-1)."""
+
+    name = "mutant-scalar-0d-grad"
+
+    def convert(self, g: Any) -> Any:
+        return g.detach().numpy()[()] if g.dim() == 0 else g
+
+
+class Float64GradBackend(_NativeGrads):
+    """Gradients are computed in float64 whatever the leaf's dtype: a float32 leaf gets a
+    float64 gradient (GT-1, float32)."""
+
+    name = "mutant-float64-grad"
+
+    def convert(self, g: Any) -> Any:
+        return g.double()
+
+
+class TwoKinksBackend(TorchBackend):
+    """relu and abs both NaN at their kink; tests/test_plugin.py gives it an expected-failure
+    entry that names relu only, which must not excuse abs (KP-1 fails)."""
+
+    name = "mutant-two-kinks"
+
+    def relu(self, a: Any) -> Any:
+        return _ReluByRatio.apply(a)
+
+    def abs(self, a: Any) -> Any:
+        return _AbsByRatio.apply(a)
+
+
+# bug: |a|' = a / |a|, 0 / 0 = NaN at the kink
+_AbsByRatio = _elementwise(torch.abs, lambda a: a / a.abs())

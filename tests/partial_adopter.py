@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.backend import Backend, Unsupported
+from conformance.engine import Backend, Unsupported
 
 Pullback = Callable[[np.ndarray], np.ndarray]
 

@@ -1,4 +1,4 @@
-"""A micrograd-style scalar engine, written here to prove :mod:`conformance.scalar`.
+"""A micrograd-style scalar engine, written here to prove :mod:`conformance.engine.scalar`.
 
 A :class:`Value` holds one float, its gradient, the values it was computed from and the
 local derivative with respect to each. It has add, sub, mul, div, pow, neg, relu, tanh

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch", reason="the convergence doubles are built on the torch adapter")
 
-from conformance.runner import run  # noqa: E402
+from conformance.run.runner import run  # noqa: E402
 
 STOP_AT_78 = "test_the_seed10_run_stops_below_the_threshold_at_the_specs_iteration"
 TRAJECTORY = "test_gradient_descent_follows_the_closed_form_recurrence"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.runner import RunResult, run
+from conformance.run.runner import RunResult, run
 
 DTYPES = ("float32", "float64")
 

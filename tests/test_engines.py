@@ -17,10 +17,11 @@ import os
 
 import pytest
 
-from conformance import specs, xfails
-from conformance.registry import load_backend
-from conformance.runner import RunResult, run
-from conformance.verdicts import UNSUPPORTED
+from conformance import specs
+from conformance.engine import xfails
+from conformance.engine.registry import load_backend
+from conformance.oracles.verdicts import UNSUPPORTED
+from conformance.run.runner import RunResult, run
 
 # registered backends, each named as its engine's module (skipped when not installed)
 ENGINES = ("autograd", "jax", "mygrad", "tinygrad", "torch")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.runner import EXIT_FAILED, RunResult, run
+from conformance.run.runner import EXIT_FAILED, RunResult, run
 
 DTYPES = ("float32", "float64")
 

@@ -196,7 +196,7 @@ def test_a_report_folder_that_cannot_be_written_is_refused_before_the_run(cli, t
 def _interrupt(when: Callable[[], bool], tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     """Run the command in a child process and send it SIGINT once ``when()`` holds."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "conformance.cli", "--report-dir", "rep", "--quiet", *args]
+    argv = [sys.executable, "-m", "conformance.run.cli", "--report-dir", "rep", "--quiet", *args]
     proc = subprocess.Popen(
         argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

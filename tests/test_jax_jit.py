@@ -1,4 +1,4 @@
-"""The jax adapter's compiled vjps (:mod:`conformance.structure`): a cache hit is never a
+"""The jax adapter's compiled vjps (:mod:`conformance.engine.structure`): a cache hit is never a
 wrong answer, only functions that carry a structure built on the adapter's own ops are
 compiled, and compiled results agree with eager ones under the tolerance policy.
 
@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import regression as rg
-from conformance import strategies as S
-from conformance import tolerances as T
-from conformance.expr import Expr, Node, as_fn, structure_key
-from conformance.oracles import analytic
-from conformance.structure import Structure, attach
+from conformance.engine.structure import Structure, attach
+from conformance.generation import strategies as S
+from conformance.oracles import tolerances as T
+from conformance.oracles.expr import Expr, Node, as_fn, structure_key
+from conformance.oracles.first_order import analytic
+from conformance.regression import model as rg
 
 pytest.importorskip("jax", reason="jax is not installed: pip install 'autograd-conformance[jax]'")
 from conformance.backends.jax_backend import EAGER_RUNS, JaxBackend  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conformance.render import markdown
+from conformance.report.render import markdown
 
 OPENING_FENCE = re.compile(r" {0,3}(`{3,})[^`]*")
 

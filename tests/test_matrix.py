@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import matrix, specs
+from conformance import specs
 from conformance.errors import ConfigError
-from conformance.reporting import to_json
-from conformance.runner import run
+from conformance.report import matrix
+from conformance.report.results import to_json
+from conformance.run.runner import run
 
 
 @pytest.fixture(scope="module")

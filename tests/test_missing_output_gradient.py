@@ -3,8 +3,8 @@ non-scalar output without an output gradient, where the same call with one succe
 
 from __future__ import annotations
 
-from conformance import reporting
-from conformance.runner import RunResult, run
+from conformance.report import results as reporting
+from conformance.run.runner import RunResult, run
 
 DTYPES = ("float32", "float64")
 

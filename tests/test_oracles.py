@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
-from conformance import expr as E
-from conformance import oracles as O
-from conformance import strategies as S
-from conformance import tolerances as T
+from conformance.generation import strategies as S
+from conformance.oracles import expr as E
+from conformance.oracles import first_order as O
+from conformance.oracles import tolerances as T
 
 # every op, nn ops and the extra group included, as an engine having them all is drawn
 ALL = frozenset(S.BASE_OPS + S.NN_OPS + S.EXTRA_OPS)
@@ -243,8 +243,8 @@ def test_each_moving_rule_matches_its_jacobian(
 def test_op_diagnosis_inputs_are_well_conditioned() -> None:
     """Every OP-1 row (every op, shape class and dtype) satisfies the strategies' domain
     rules: no kink, tie, clip bound or zero factor near its inputs."""
-    from conformance.op_cases import op_cases
-    from conformance.ops import ALL_OPS
+    from conformance.engine.ops import ALL_OPS
+    from conformance.generation.op_cases import op_cases
 
     classes = ("0-d", "(1,)", "vector", "matrix", "broadcast pair", "reduction axis")
     for dtype in ("float32", "float64"):
@@ -416,7 +416,7 @@ def test_repro_snippets_rerun_the_case_exactly(
     data: st.DataObject, dtype: str, imperative: bool
 ) -> None:
     """The snippet rebuilds the inputs bit for bit and reruns the same computation."""
-    from conformance.registry import load_backend
+    from conformance.engine.registry import load_backend
 
     backend = load_backend("torch")
     case = data.draw(S.cases(dtype, ops=ALL, scalar=data.draw(st.booleans()), untracked=imperative))

@@ -1,4 +1,4 @@
-"""Self-tests of the forward-mode and second-order references (conformance.oracles_second).
+"""Self-tests of the forward-mode and second-order references (conformance.oracles.second_order).
 
 A disagreement here is a bug in the suite, not in any engine.
 """
@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import oracles as O
-from conformance import oracles_second as O2
-from conformance import strategies as S
+from conformance.generation import strategies as S
+from conformance.oracles import first_order as O
+from conformance.oracles import second_order as O2
 
 ALL = frozenset(S.BASE_OPS + S.NN_OPS)
 MANY = settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))

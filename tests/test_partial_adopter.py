@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.backend import missing_methods
-from conformance.registry import load_backend
-from conformance.runner import RunResult, run
+from conformance.engine import missing_methods
+from conformance.engine.registry import load_backend
+from conformance.run.runner import RunResult, run
 
 TINY = "tests.partial_adopter:TinyBackend"
 # the seed's examples plus the properties that reach matmul; fast on a numpy engine

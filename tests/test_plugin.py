@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from conformance import xfails
+from conformance.engine import xfails
 from conformance.errors import ConfigError
-from conformance.runner import run
+from conformance.run.runner import run
 
 SEED = ["GR-1", "G-2", "NL-1", "LR-2"]
 
@@ -36,6 +36,62 @@ def test_an_expected_failure_that_passes_fails_the_run(tmp_path):
     result = run("torch", claims=SEED, quiet=True, extra_args=args)
     assert result.exit_code == 1
     assert result.verdicts[("GR-1", "float64")] == "xpassed"
+
+
+KINK_GRID = "test_each_kink_and_tie_gives_a_finite_subgradient"
+
+
+def _kink_entry(ops: str) -> str:
+    return (
+        f'[[expected_failure]]\nclaim = "KP-1"\ntest = "{KINK_GRID}"\nops = {ops}\n'
+        'reason = "NaN at the kink"\n'
+    )
+
+
+def test_an_entry_naming_ops_does_not_excuse_a_failure_in_another_op(tmp_path):
+    """An entry naming relu leaves the grid failed when abs fails too, naming the entry."""
+    args = _xfail_file(tmp_path, _kink_entry('["relu"]'))
+    args += ["-k", KINK_GRID]
+    result = run("tests.mutants:TwoKinksBackend", claims=["KP-1"], quiet=True, extra_args=args)
+    assert result.exit_code == 1
+    assert result.verdicts[("KP-1", "float32")] == "failed"
+    message = result.failures[("KP-1", "float32")]
+    assert "xfails.toml#1 excuses only op(s) relu" in message
+    assert "also failed on abs" in message
+
+
+def test_an_entry_naming_every_failing_op_excuses_the_check(tmp_path):
+    """The same grid is xfailed once the entry names both failing ops."""
+    args = _xfail_file(tmp_path, _kink_entry('["relu", "abs"]')) + ["-k", KINK_GRID]
+    result = run("tests.mutants:TwoKinksBackend", claims=["KP-1"], quiet=True, extra_args=args)
+    assert result.exit_code == 0
+    assert result.verdicts[("KP-1", "float32")] == "xfailed"
+
+
+def test_an_entry_applies_only_to_the_engine_releases_in_its_range(tmp_path):
+    """An entry whose version range excludes the installed torch is left out (the check
+    is judged in full); one whose range holds it applies."""
+    import torch
+
+    body = '[[expected_failure]]\nclaim = "GR-1"\nreason = "neg sign bug"\n'
+    outside = body + 'versions = { torch = "<1.0" }\n'
+    result = run(
+        "tests.doubles:WrongSignNegBackend",
+        claims=["GR-1"],
+        quiet=True,
+        extra_args=_xfail_file(tmp_path, outside),
+    )
+    assert result.exit_code == 1
+    assert result.verdicts[("GR-1", "float32")] == "failed"
+    inside = body + f'versions = {{ torch = ">={torch.__version__.split("+")[0]}" }}\n'
+    result = run(
+        "tests.doubles:WrongSignNegBackend",
+        claims=["GR-1"],
+        quiet=True,
+        extra_args=_xfail_file(tmp_path, inside),
+    )
+    assert result.exit_code == 0
+    assert result.verdicts[("GR-1", "float32")] == "xfailed"
 
 
 def test_an_entry_matching_no_test_is_a_usage_error(tmp_path):

@@ -6,7 +6,7 @@ import json
 import re
 
 from conformance import specs
-from conformance.matrix import CLAIMS_MARKERS, claims_table
+from conformance.report.matrix import CLAIMS_MARKERS, claims_table
 
 from .conftest import ROOT
 

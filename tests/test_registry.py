@@ -6,9 +6,8 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from conformance import registry
-from conformance.backend import Backend
 from conformance.backends.torch_backend import TorchBackend
+from conformance.engine import Backend, registry
 from conformance.errors import ConfigError
 
 

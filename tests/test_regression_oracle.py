@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance import regression as rg
-from conformance import regression_bounds as rb
+from conformance.regression import bounds as rb
+from conformance.regression import model as rg
 from conformance.specs import claim
 
 SEED10_LRS = [0.01, 0.02, 0.03, 0.04, 0.05, 0.055]
@@ -171,7 +171,7 @@ def test_the_bounds_grow_with_the_trajectory_when_it_diverges():
 @pytest.fixture(scope="module")
 def torch_backend():
     pytest.importorskip("torch", reason="running gradient descent needs an engine")
-    from conformance.registry import load_backend
+    from conformance.engine.registry import load_backend
 
     return load_backend("torch")
 

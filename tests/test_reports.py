@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.render import markdown, repro_of, svg_plot
-from conformance.runner import run
+from conformance.report.render import markdown, repro_of, svg_plot
+from conformance.run.runner import run
 
 CLAIMS = ["GR-1", "G-2", "LF-1"]
 
@@ -111,7 +111,7 @@ def test_the_html_report_renders_in_headless_chromium(failing_report, tmp_path):
     doc["claims"][0]["tests"] = [
         dict(doc["claims"][4]["tests"][0], curves=[{"name": "loss", "series": {"b": [3.0, 1.0]}}])
     ]
-    from conformance.render import html_page
+    from conformance.report.render import html_page
 
     page = tmp_path / "report.html"
     page.write_text(html_page(doc))

@@ -1,5 +1,5 @@
 """A pytest plugin for suite runs (``-p tests.vacuity_probe``): which test made which
-:mod:`conformance.vacuity` records, and whether that test draws examples at all."""
+:mod:`conformance.suite.vacuity` records, and whether that test draws examples at all."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conformance import vacuity
+from conformance.suite import vacuity
 
 # how a suite test draws examples: @given (on itself or an inner check) or a state machine
 DRAWING = ("@given(", "run_state_machine_as_test(")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance import backend as proto
+from conformance import engine as proto
 from conformance.backends.numpy_like import NumpyLikeOps
 from conformance.errors import ConfigError
 
@@ -43,7 +43,7 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
 
     name = "autograd"
     xp = anp
-    capabilities = frozenset({proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP})
+    capabilities = frozenset({proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP, proto.NATIVE_GRADIENTS})
     expected_failures = str(Path(__file__).with_name("autograd_xfails.toml"))
 
     def versions(self) -> dict[str, str]:
@@ -86,7 +86,16 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
         dtype: str,
         cotangent: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        return proto.vjp_from_native(self, fn, primals, dtype, cotangent)
+
+    def native_vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[Any, list[Any]]:
+        inputs = self.tensors(primals, dtype)
 
         def packed(args: tuple[Any, ...]) -> Any:
             return fn(*args)  # autograd differentiates with respect to one (tuple) argument
@@ -101,7 +110,13 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
                 pullback, value = autograd.make_vjp(packed)(inputs)
                 grads = pullback(np.asarray(cotangent, dtype=_DTYPES[dtype]))
         # autograd gives zeros (never None) for an input the value ignores
-        return self.to_numpy(value), [np.asarray(g) for g in grads]
+        return value, list(grads)
+
+    def describe(self, obj: Any) -> tuple[str, tuple[int, ...], str]:
+        # autograd's arrays are numpy's own: a gradient is the engine's type when it is one
+        if isinstance(obj, np.ndarray):
+            return "tensor", obj.shape, str(obj.dtype)
+        return proto.describe_other(obj)
 
     def hvp(
         self,
@@ -110,12 +125,12 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
         dtype: str,
         vectors: Sequence[np.ndarray],
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        inputs = self.tensors(primals, dtype)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Output seems independent of input")
             # make_hvp is the vector-Jacobian product of grad(fn): reverse over reverse
             pullback, grads = autograd.make_hvp(lambda args: fn(*args))(inputs)
-            hvps = pullback(tuple(self.tensor(np.asarray(v), dtype) for v in vectors))
+            hvps = pullback(self.tensors(vectors, dtype))
         return [np.asarray(g) for g in grads], [np.asarray(h) for h in hvps]
 
     def jvp(
@@ -125,10 +140,10 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
         dtype: str,
         tangents: Sequence[np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        inputs = self.tensors(primals, dtype)
         push = autograd.make_jvp(lambda args: fn(*args))(inputs)
         try:
-            value, tangent = push(tuple(self.tensor(np.asarray(t), dtype) for t in tangents))
+            value, tangent = push(self.tensors(tangents, dtype))
         except NotImplementedError as exc:
             if not str(exc).startswith("JVP of "):
                 raise

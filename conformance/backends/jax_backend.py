@@ -8,7 +8,7 @@ and ``vjp`` the primal of every tracer is concrete, and :meth:`JaxBackend.to_num
 reads it.
 
 :meth:`JaxBackend.vjp` compiles, with ``jax.jit``, the functions that carry a
-:class:`~conformance.structure.Structure` (they read no values) once per structure,
+:class:`~conformance.engine.structure.Structure` (they read no values) once per structure,
 shapes, dtype and cotangent presence, once that key has come back often enough to pay
 for it, and runs every other call eagerly, as jax's users do. Tracing anew on every
 call was most of the suite's time on jax (the regression loss, traced at every step).
@@ -27,19 +27,22 @@ from typing import Any
 
 import numpy as np
 
-from conformance import backend as proto
+from conformance import engine as proto
 from conformance.backends.numpy_like import NumpyLikeOps
+from conformance.engine.structure import Structure, structure_of
 from conformance.errors import ConfigError
-from conformance.structure import Structure, structure_of
 
 try:
     import jax
     import jax.numpy as jnp
-    from jax.extend.core import concrete_or_error
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
         f"backend 'jax' needs jax ({exc}): pip install 'autograd-conformance[jax]'"
     ) from exc
+try:
+    from jax.extend.core import concrete_or_error
+except ImportError:  # pragma: no cover - jax before 0.10 has it in jax.core only
+    from jax.core import concrete_or_error
 
 # float64 is off by default in jax; without it "float64" runs would silently be float32
 jax.config.update("jax_enable_x64", True)
@@ -59,7 +62,9 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
 
     name = "jax"
     xp = jnp
-    capabilities = frozenset({proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP, proto.COMPILE})
+    capabilities = frozenset(
+        {proto.NN_OPS, proto.HIGHER_ORDER, proto.JVP, proto.COMPILE, proto.NATIVE_GRADIENTS}
+    )
     expected_failures = str(Path(__file__).with_name("jax_xfails.toml"))
 
     def __init__(self, device: str = "cpu") -> None:
@@ -110,6 +115,15 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
         dtype: str,
         cotangent: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return proto.vjp_from_native(self, fn, primals, dtype, cotangent)
+
+    def native_vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[Any, list[Any]]:
         inputs, seed = self._arguments(primals, dtype, cotangent)
         structure = structure_of(fn) if self.jit else None
         compiled = None
@@ -117,7 +131,12 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
         if structure is not None and structure.ops is self:
             compiled = self._compiled_vjp(structure, dtype, inputs, seed)
         value, grads = _vjp(fn, inputs, seed) if compiled is None else compiled(inputs, seed)
-        return self.to_numpy(value), [np.asarray(g) for g in grads]
+        return value, list(grads)
+
+    def describe(self, obj: Any) -> tuple[str, tuple[int, ...], str]:
+        if isinstance(obj, jax.Array):
+            return "tensor", tuple(obj.shape), str(obj.dtype)
+        return proto.describe_other(obj)
 
     def compiled_vjp(
         self,
@@ -138,11 +157,36 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
             value, grads = compiled(inputs, seed)
         return self.to_numpy(value), [np.asarray(g) for g in grads]
 
+    compiled_programs = ("value_and_gradient", "forward", "gradient")
+
+    def compiled_forward(
+        self, fn: Callable[..., Any], primals: Sequence[np.ndarray], dtype: str
+    ) -> np.ndarray:
+        """``jax.jit(fn)``: the forward program alone."""
+        return self.to_numpy(jax.jit(fn)(*self.tensors(primals, dtype)))
+
+    def compiled_gradient(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        """``jax.jit(jax.grad(f))`` (of the one-element value), or the jitted ``jax.vjp``
+        pullback of the cotangent: the gradient program alone."""
+        inputs, seed = self._arguments(primals, dtype, cotangent)
+        if seed is None:
+            argnums = tuple(range(len(inputs)))
+            grads = jax.jit(jax.grad(lambda *xs: _as_0d(fn(*xs)), argnums=argnums))(*inputs)
+        else:
+            grads = jax.jit(lambda xs, v: jax.vjp(fn, *xs)[1](v))(inputs, seed)
+        return [np.asarray(g) for g in grads]
+
     def _arguments(
         self, primals: Sequence[np.ndarray], dtype: str, cotangent: np.ndarray | None
     ) -> tuple[list[Any], Any]:
         """The primals as jax arrays, and the cotangent (None stays None)."""
-        inputs = [self.tensor(np.asarray(p), dtype) for p in primals]
+        inputs = list(self.tensors(primals, dtype))
         seed = (
             None if cotangent is None else jnp.asarray(np.asarray(cotangent), dtype=_DTYPES[dtype])
         )
@@ -187,12 +231,10 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
         dtype: str,
         vectors: Sequence[np.ndarray],
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
+        inputs = self.tensors(primals, dtype)
         gradient = jax.grad(lambda *args: _as_0d(fn(*args)), argnums=tuple(range(len(inputs))))
         # forward over reverse: the tangent of the gradient along the vectors
-        grads, hvps = jax.jvp(
-            gradient, inputs, tuple(self.tensor(np.asarray(v), dtype) for v in vectors)
-        )
+        grads, hvps = jax.jvp(gradient, inputs, self.tensors(vectors, dtype))
         return [np.asarray(g) for g in grads], [np.asarray(h) for h in hvps]
 
     def jvp(
@@ -202,10 +244,8 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
         dtype: str,
         tangents: Sequence[np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray]:
-        inputs = tuple(self.tensor(np.asarray(p), dtype) for p in primals)
-        value, tangent = jax.jvp(
-            fn, inputs, tuple(self.tensor(np.asarray(t), dtype) for t in tangents)
-        )
+        inputs = self.tensors(primals, dtype)
+        value, tangent = jax.jvp(fn, inputs, self.tensors(tangents, dtype))
         return self.to_numpy(value), np.asarray(tangent)
 
 

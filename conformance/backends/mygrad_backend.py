@@ -14,14 +14,14 @@ judges what MyGrad does:
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from conformance import backend as proto
+from conformance import engine as proto
 from conformance.backends.numpy_like import NumpyLikeOps
 from conformance.errors import ConfigError
 
@@ -86,6 +86,7 @@ class MyGradBackend(NumpyLikeOps, proto.Backend):
             proto.DETACH,
             proto.GRAPH_INTROSPECTION,
             proto.NN_OPS,
+            proto.NATIVE_GRADIENTS,
         }
     )
     expected_failures = str(Path(__file__).with_name("mygrad_xfails.toml"))
@@ -125,6 +126,21 @@ class MyGradBackend(NumpyLikeOps, proto.Backend):
             # not declared: MyGrad's backward always clears the graph it walked
             raise proto.Unsupported("MyGrad has no retain_graph: backward clears the graph")
         t.backward(None if grad is None else grad.data)
+
+    def native_vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[Any, list[Any]]:
+        out, leaves = proto.run_backward(self, fn, primals, dtype, cotangent)
+        return out, [t.grad for t in leaves]
+
+    def describe(self, obj: Any) -> tuple[str, tuple[int, ...], str]:
+        if isinstance(obj, mg.Tensor):
+            return "tensor", tuple(obj.shape), str(obj.dtype)
+        return proto.describe_other(obj)
 
     def grad(self, t: Any) -> np.ndarray | None:
         return None if t.grad is None else np.array(t.grad)

@@ -18,13 +18,14 @@ tinygrad keeps compiled kernels in ``~/.cache/tinygrad`` (``CACHELEVEL=0`` turns
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from conformance import backend as proto
+from conformance import engine as proto
 from conformance.errors import ConfigError
 
 try:
@@ -61,6 +62,7 @@ class TinygradBackend(proto.Backend):
             proto.INPLACE_UPDATE,
             proto.DETACH,
             proto.NN_OPS,
+            proto.NATIVE_GRADIENTS,
         }
     )
     expected_failures = str(Path(__file__).with_name("tinygrad_xfails.toml"))
@@ -187,6 +189,22 @@ class TinygradBackend(proto.Backend):
         if grad is None and t.numel() == 1:
             t = t.reshape(())
         t.backward(grad)
+
+    def native_vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[Any, list[Any]]:
+        out, leaves = proto.run_backward(self, fn, primals, dtype, cotangent)
+        return out, [t.grad for t in leaves]
+
+    def describe(self, obj: Any) -> tuple[str, tuple[int, ...], str]:
+        if isinstance(obj, Tensor):
+            names = {dtypes.float32: "float32", dtypes.float64: "float64"}
+            return "tensor", tuple(int(n) for n in obj.shape), names.get(obj.dtype, str(obj.dtype))
+        return proto.describe_other(obj)
 
     def grad(self, t: Any) -> np.ndarray | None:
         return None if t.grad is None else self.to_numpy(t.grad)

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from conformance import backend as proto
+from conformance import engine as proto
+from conformance.engine.structure import structure_of
+from conformance.engine.versions import versioned
 from conformance.errors import ConfigError
-from conformance.structure import structure_of
 
 try:
     import torch
@@ -39,21 +40,13 @@ _RENAMED = {
 }
 
 
-# deviations seen in these torch releases (2.11.0+cu130 on CUDA and CPU, measured with
-# scripts/cuda_check.sh; 2.13.0+cpu here); a release not listed is judged in full
-_XFAIL_RELEASES = ("2.11.", "2.13.")
-
-
 class TorchBackend(proto.Backend):
     """PyTorch, with every capability of the protocol."""
 
     name = "torch"
     capabilities = frozenset(proto.CAPABILITIES)
-    expected_failures = (
-        str(Path(__file__).with_name("torch_xfails.toml"))
-        if torch.__version__.startswith(_XFAIL_RELEASES)
-        else None
-    )
+    # each entry says the torch releases it applies to
+    expected_failures = str(Path(__file__).with_name("torch_xfails.toml"))
 
     def __init__(self, device: str = "cpu") -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -175,6 +168,21 @@ class TorchBackend(proto.Backend):
     def backward(self, t: Any, grad: Any = None, retain_graph: bool = False) -> None:
         t.backward(grad, retain_graph=retain_graph)
 
+    def native_vjp(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> tuple[Any, list[Any]]:
+        out, leaves = proto.run_backward(self, fn, primals, dtype, cotangent)
+        return out, [t.grad for t in leaves]
+
+    def describe(self, obj: Any) -> tuple[str, tuple[int, ...], str]:
+        if isinstance(obj, torch.Tensor):
+            return "tensor", tuple(obj.shape), str(obj.dtype).removeprefix("torch.")
+        return proto.describe_other(obj)
+
     def grad(self, t: Any) -> np.ndarray | None:
         with warnings.catch_warnings():
             # reading a non-leaf's .grad is exactly what NL-1 checks; torch warns about it
@@ -225,7 +233,7 @@ class TorchBackend(proto.Backend):
         dtype: str,
         vectors: Sequence[np.ndarray],
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        inputs = [self.tensor(np.asarray(p), dtype, requires_grad=True) for p in primals]
+        inputs = list(self.tensors(primals, dtype, requires_grad=True))
         # double backward: the first pass records a differentiable graph of itself
         grads = torch.autograd.grad(
             fn(*inputs), inputs, create_graph=True, allow_unused=True, materialize_grads=True
@@ -262,14 +270,17 @@ class TorchBackend(proto.Backend):
             return out, np.zeros_like(out) if tangent is None else self.to_numpy(tangent)
 
     # relu'(0) = 0 and |x|'(0) = sgn(0) = 0; a tie of maximum/minimum is split evenly;
-    # clamp passes the gradient at its bounds (its mask is low <= x <= high)
+    # clamp passed the gradient at its bounds up to 2.13 (its mask was low <= x <= high)
+    # and stops it from 2.14 on (measured on 2.13.0 and 2.14.1)
     conventions = {
         "relu_at_0": 0.0,
         "abs_at_0": 0.0,
         "maximum_tie": 0.5,
         "minimum_tie": 0.5,
-        "clip_at_bound": 1.0,
+        **versioned(torch.__version__, {"clip_at_bound": {"<2.14": 1.0, ">=2.14": 0.0}}, "torch"),
     }
+
+    compiled_programs = ("value_and_gradient", "forward", "gradient")
 
     def compiled_vjp(
         self,
@@ -279,18 +290,76 @@ class TorchBackend(proto.Backend):
         cotangent: np.ndarray | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """:meth:`vjp` of ``torch.compile(fn)`` (inductor, the default backend; one whole
-        graph, static shapes), whose backward AOTAutograd compiles too. Dynamo forgets its
-        earlier graphs first: ``fn``'s code is the same for every expression, and past its
-        recompile limit dynamo would quietly run it eagerly."""
+        graph, static shapes), whose backward AOTAutograd compiles too."""
+        return self.vjp(self._compiled(fn, dtype, lambda body: body), primals, dtype, cotangent)
+
+    def compiled_forward(
+        self, fn: Callable[..., Any], primals: Sequence[np.ndarray], dtype: str
+    ) -> np.ndarray:
+        """``torch.compile(fn)`` run under ``torch.no_grad()`` on untracked inputs: the
+        inference program, forward alone."""
+        program = self._compiled(fn, dtype, lambda body: body)
+        with torch.no_grad():
+            return self.to_numpy(program(*self.tensors(primals, dtype)))
+
+    def compiled_gradient(
+        self,
+        fn: Callable[..., Any],
+        primals: Sequence[np.ndarray],
+        dtype: str,
+        cotangent: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        """``torch.compile`` of a function returning ``torch.func.grad`` of ``fn`` (of its
+        one-element value) or its ``torch.func.vjp`` pullback of the cotangent: the
+        gradient program alone."""
+        n = len(primals)
+
+        def gradient_of(body: Callable[..., Any]) -> Callable[..., Any]:
+            def program(consts: Any, *args: Any) -> Any:
+                def f(*xs: Any) -> Any:
+                    return body(consts, *xs)
+
+                if cotangent is None:
+                    # a one-element value is the scalar; a larger one makes grad raise
+                    def scalar(*xs: Any) -> Any:
+                        out = f(*xs)
+                        return out.reshape(()) if out.numel() == 1 else out
+
+                    return torch.func.grad(scalar, argnums=tuple(range(n)))(*args)
+                pullback = torch.func.vjp(f, *args[:n])[1]
+                return pullback(args[n])
+
+            return program
+
+        program = self._compiled(fn, dtype, gradient_of)
+        seed = [] if cotangent is None else [self.tensor(np.asarray(cotangent), dtype)]
+        grads = program(*self.tensors(primals, dtype), *seed)
+        return [self.to_numpy(g) for g in grads]
+
+    def _compiled(
+        self,
+        fn: Callable[..., Any],
+        dtype: str,
+        make: Callable[[Callable[..., Any]], Callable[..., Any]],
+    ) -> Callable[..., Any]:
+        """``torch.compile`` (inductor, one whole graph, static shapes) of ``make(body)``,
+        where ``body(consts, *xs)`` computes ``fn``: with a structure the constants are
+        arguments, not tensors built inside the graph. Dynamo forgets its earlier graphs
+        first: ``fn``'s code is the same for every expression, and past its recompile
+        limit dynamo would quietly run it eagerly."""
         torch._dynamo.reset()
         structure = structure_of(fn)
         if structure is None or structure.ops is not self:
-            compiled = torch.compile(fn, fullgraph=True, dynamic=False)
-        else:  # the constants as arguments, not tensors built inside the graph
+            consts: list[Any] = []
+
+            def body(_: Any, *xs: Any) -> Any:
+                return fn(*xs)
+        else:
             consts = [self.tensor(c, dtype) for c in structure.consts]
-            body = torch.compile(structure.body, fullgraph=True, dynamic=False)
+            body = structure.body
+        compiled = torch.compile(make(body), fullgraph=True, dynamic=False)
 
-            def compiled(*xs: Any) -> Any:
-                return body(consts, *xs)
+        def program(*args: Any) -> Any:
+            return compiled(consts, *args)
 
-        return self.vjp(compiled, primals, dtype, cotangent)
+        return program

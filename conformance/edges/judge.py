@@ -3,7 +3,7 @@ finite ones under the tolerance policy, kinks against their subdifferential.
 
 Rules, per checked element: an expected NaN needs a NaN; an expected +-inf the same
 infinity; an expected finite value a finite one within the policy's bound of it (the
-scale is the magnitudes the computation went through, from :func:`~conformance.oracles.
+scale is the magnitudes the computation went through, from :func:`~conformance.oracles.first_order.
 analytic` on the same inputs, with a non-finite input replaced by 1 for the scale only).
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from conformance import tolerances
 from conformance.edges.tiers import EdgeCase
-from conformance.expr import _short, describe, repro
-from conformance.oracles import analytic
-from conformance.verdicts import CheckFailure
+from conformance.oracles import tolerances
+from conformance.oracles.expr import _short, describe, repro
+from conformance.oracles.first_order import analytic
+from conformance.oracles.verdicts import CheckFailure
 
 Row = tuple[str, Any, np.ndarray, np.ndarray, np.ndarray]  # name, actual, expected, bound, checked
 
@@ -87,7 +87,12 @@ def judge(stage: str, rows: Sequence[Row], edge: EdgeCase, what: str, backend: A
         f"{tol.atol:g}); per tensor:\n" + "\n".join(lines) + "\n" + describe(edge.case)
     )
     raise CheckFailure(
-        f"{stage} ({first[0]})", first[1], first[2], detail=detail, repro=repro(edge.case, backend)
+        f"{stage} ({first[0]})",
+        first[1],
+        first[2],
+        detail=detail,
+        repro=repro(edge.case, backend),
+        ops=[edge.op],
     )
 
 
@@ -133,5 +138,10 @@ def judge_intervals(
         f"subdifferential; {rule}.\n" + "\n".join(lines) + "\n" + describe(edge.case)
     )
     raise CheckFailure(
-        f"{stage} ({first[0]})", first[1], first[2], detail=detail, repro=repro(edge.case, backend)
+        f"{stage} ({first[0]})",
+        first[1],
+        first[2],
+        detail=detail,
+        repro=repro(edge.case, backend),
+        ops=[edge.op],
     )

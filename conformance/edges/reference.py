@@ -1,5 +1,5 @@
 """References for the edge claims, independent of every engine and of the float64
-derivative rules of :mod:`conformance.oracles`.
+derivative rules of :mod:`conformance.oracles.first_order`.
 
 * SR-1: each op's value and vector-Jacobian product evaluated in mpmath at 50 significant
   digits on the exact inputs, then rounded to the dtype: the true answer, overflowing to

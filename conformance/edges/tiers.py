@@ -1,4 +1,4 @@
-"""The input tiers beyond the well-conditioned one (:mod:`conformance.strategies`).
+"""The input tiers beyond the well-conditioned one (:mod:`conformance.generation.strategies`).
 
 * ``edge``: exact zeros and signed zeros, values at and straddling kinks, clip bounds and
   ties, tiny magnitudes down to the dtype's smallest normal, large ones up to where the
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.expr import Case, Expr, Node, apply
-from conformance.oracles import NUMPY
+from conformance.oracles.expr import Case, Expr, Node, apply
+from conformance.oracles.first_order import NUMPY
 
 TIERS = ("conditioned", "edge", "nonfinite")
 

@@ -1,5 +1,7 @@
-"""Compiled execution (CE-1), through ``backend.compiled_vjp``: the same random DAGs as
-CR-1, judged by the same numpy oracle, never by the engine's eager answers."""
+"""Compiled execution (CE-1): the same random DAGs as CR-1 through each program the
+engine's compiler offers (``backend.compiled_programs``: value and gradient together,
+the forward alone, the gradient alone), judged by the same numpy oracle, never by the
+engine's eager answers (a failure shows them beside, to say whether eager agrees)."""
 
 from __future__ import annotations
 
@@ -10,36 +12,117 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.expr import Case, as_fn, repro
-from conformance.ops import available
-from conformance.oracles import Tracer
+from conformance.edges.tiers import extreme_grid, kink_grid, nonfinite_grid
+from conformance.engine.ops import available
+from conformance.generation.strategies import cases, rounded
+from conformance.oracles.expr import Case, _literal, _short, as_fn, repro
+from conformance.oracles.first_order import Tracer
+from conformance.oracles.verdicts import (
+    CheckFailure,
+    require,
+    unsupported,
+    will_reproduce,
+)
+from conformance.oracles.vjp_checks import check_vjp, reaches_output
 from conformance.specs import claim
-from conformance.strategies import cases, rounded
-from conformance.vacuity import exercised
-from conformance.verdicts import require, unsupported, will_reproduce
-from conformance.vjp_checks import check_vjp, reaches_output
+from conformance.suite.compiled_edges import compiled_answers
+from conformance.suite.size_checks import check_all_compiled
+from conformance.suite.test_edges import (
+    check_extreme,
+    check_internal,
+    check_kink,
+    check_nonfinite,
+    grid_test,
+    internal_grid,
+)
+from conformance.suite.vacuity import exercised
+
+
+def compiled_answer(backend: Any, program: str, case: Case) -> tuple[Any, Any, str]:
+    """``(value, grads, reproduction)`` of ``case`` from the compiled ``program`` (None for
+    what the program does not compute), the reproduction named before the engine runs."""
+    fn, inputs, dtype, v = (
+        as_fn(case.expr, backend, case.dtype),
+        list(case.inputs),
+        case.dtype,
+        case.cotangent,
+    )
+    call = {
+        "value_and_gradient": "value, grads = bk.compiled_vjp(fn,",
+        "forward": "value = bk.compiled_forward(fn,",
+        "gradient": "grads = bk.compiled_gradient(fn,",
+    }[program]
+    text = repro(case, backend).replace("value, grads = bk.vjp(fn,", call)
+    if program == "forward":
+        text = text.replace(f", dtype, {_cotangent_literal(case)})", ", dtype)")
+        text = text.replace("print(value, grads)", "print(value)")
+    if program == "gradient":
+        text = text.replace("print(value, grads)", "print(grads)")
+    will_reproduce(text)
+    if program == "forward":
+        return backend.compiled_forward(fn, inputs, dtype), None, text
+    if program == "gradient":
+        return None, backend.compiled_gradient(fn, inputs, dtype, v), text
+    return *backend.compiled_vjp(fn, inputs, dtype, v), text
+
+
+def _cotangent_literal(case: Case) -> str:
+    return "None" if case.cotangent is None else _literal(case.cotangent)
+
+
+def check_compiled(backend: Any, program: str, case: Case) -> None:
+    """Judge the compiled ``program``'s answer for ``case`` against the oracle; a failure
+    also shows the eager answer."""
+    value, grads, text = compiled_answer(backend, program, case)
+    try:
+        check_vjp(
+            backend,
+            case,
+            value,
+            grads,
+            "compiled gradient",
+            f"\n(compiled: {program})",
+            text,
+            program=program,
+        )
+    except CheckFailure as exc:
+        exc.args = (f"{exc}\n{_eager_note(backend, case)}",)
+        raise
+
+
+def _eager_note(backend: Any, case: Case) -> str:
+    """The engine's eager answer, for the reader: whether the compiler alone is wrong."""
+    try:
+        value, grads = backend.vjp(
+            as_fn(case.expr, backend, case.dtype), list(case.inputs), case.dtype, case.cotangent
+        )
+    except Exception as exc:  # the eager run's own failure is CR-1's to judge
+        return f"eager (backend.vjp): raised {type(exc).__name__}: {exc}"
+    shown = ", ".join(_short(np.asarray(g)) for g in grads)
+    return f"eager (backend.vjp): value {_short(np.asarray(value))}, gradients {shown}"
+
+
+def _programs(backend: Any) -> tuple[str, ...]:
+    require(backend, *claim("CE-1").requires)
+    return tuple(getattr(backend, "compiled_programs", ("value_and_gradient",)))
 
 
 @pytest.mark.claim("CE-1")
 @settings(deadline=None)
 @given(data=st.data())
-def test_compiled_functions_have_the_analytic_value_and_gradient(
+def test_compiled_programs_have_the_analytic_value_and_gradient(
     backend: Any, dtype: str, data: st.DataObject
 ) -> None:
-    """A random expression graph run through the engine's compiler has the chain rule's
-    value and gradients, as its eager run does."""
-    spec = claim("CE-1")
-    require(backend, *spec.requires)
+    """A random expression graph run through one of the engine's compiled programs has the
+    chain rule's value and gradients, as its eager run does."""
+    programs = _programs(backend)
     case = data.draw(
-        cases(dtype, ops=available(backend), max_ops=spec.params["max_ops"]), label="case"
+        cases(dtype, ops=available(backend), max_ops=claim("CE-1").params["max_ops"]),
+        label="case",
     )
+    program = data.draw(st.sampled_from(programs), label="program")
     exercised("an output computed from an input", reaches_output(case))
-    text = repro(case, backend).replace("bk.vjp(fn,", "bk.compiled_vjp(fn,")
-    will_reproduce(text)
-    value, grads = backend.compiled_vjp(
-        as_fn(case.expr, backend, dtype), list(case.inputs), dtype, case.cotangent
-    )
-    check_vjp(backend, case, value, grads, "compiled gradient", "\n(compiled)", text)
+    check_compiled(backend, program, case)
 
 
 # the ops of the every-op graph, and what each is applied to: x and y are (2, 3) and
@@ -71,14 +154,54 @@ def every_op_case(ops: frozenset[str], dtype: str) -> Case:
 
 
 @pytest.mark.claim("CE-1")
-def test_one_graph_of_every_op_compiles_to_the_analytic_value_and_gradient(
+def test_one_graph_of_every_op_compiles_to_the_analytic_value_and_gradient_in_every_program(
     backend: Any, dtype: str
 ) -> None:
-    """One expression using every op the engine has, compiled, has the chain rule's value
-    and gradients: each op's compiled rule is judged, whatever the random draws reach."""
-    require(backend, *claim("CE-1").requires)
-    case = every_op_case(available(backend), dtype)
-    text = repro(case, backend).replace("bk.vjp(fn,", "bk.compiled_vjp(fn,")
-    will_reproduce(text)
-    value, grads = backend.compiled_vjp(as_fn(case.expr, backend, dtype), list(case.inputs), dtype)
-    check_vjp(backend, case, value, grads, "compiled gradient", "\n(compiled)", text)
+    """One expression using every op the engine has, through each compiled program the
+    engine offers, has the chain rule's value and gradients: each op's compiled rule is
+    judged in each program, whatever the random draws reach."""
+    failures = []
+    for program in _programs(backend):
+        try:
+            check_compiled(backend, program, every_op_case(available(backend), dtype))
+        except CheckFailure as exc:
+            failures.append(f"-- program {program} --\n{exc}")
+    if failures:
+        raise CheckFailure(
+            "compiled every-op graph",
+            f"{len(failures)} failing program(s)",
+            "every program passes",
+            detail="\n\n".join(failures),
+        )
+
+
+@pytest.mark.claim("CE-1")
+def test_arrays_of_realistic_size_compile_to_the_analytic_value_and_gradient(
+    backend: Any, dtype: str
+) -> None:
+    """The size tier's computations (10^5 to 10^6 elements), compiled as one program,
+    have the chain rule's value and gradients: a compiler's code paths for large arrays
+    (tiling, fusion, parallel reductions) are judged too."""
+    _programs(backend)
+    check_all_compiled(backend, dtype)
+
+
+@pytest.mark.claim("CE-1")
+@pytest.mark.parametrize(
+    "tier", ["nonfinite (NF-1)", "made inside (NF-1)", "extreme (SR-1)", "kinks (KP-1)"]
+)
+def test_compiled_programs_give_the_edge_claims_answers_at_every_special_value(
+    backend: Any, dtype: str, tier: str
+) -> None:
+    """Each edge claim's grid (NaN and infinities given or made inside the graph, extreme
+    and saturated values, kinks and ties), every case in one compiled program, gives the
+    answers that claim demands of the eager engine."""
+    _programs(backend)
+    claim_id = tier.split("(")[1].rstrip(")")
+    grid, check = {
+        "nonfinite (NF-1)": (nonfinite_grid, check_nonfinite),
+        "made inside (NF-1)": (internal_grid(backend), check_internal),
+        "extreme (SR-1)": (extreme_grid, check_extreme),
+        "kinks (KP-1)": (kink_grid, check_kink),
+    }[tier]
+    grid_test(backend, claim_id, dtype, grid, check, compiled_answers(backend, dtype))

@@ -1,9 +1,9 @@
 """Gradient descent on the seed's regression, against the closed-form theory (LR-1, LR-4, LR-5).
 
 Expected values come from the spec and from the float64 closed form in
-:mod:`conformance.regression`, evaluated on the very inputs the backend holds (data, w0
+:mod:`conformance.regression.model`, evaluated on the very inputs the backend holds (data, w0
 and lr rounded to the dtype). How far a correct engine may stray is derived from the
-tolerance policy in :mod:`conformance.regression_bounds`. Hypothesis draws the data
+tolerance policy in :mod:`conformance.regression.bounds`. Hypothesis draws the data
 seed and the learning rate, as a fraction of that draw's own stability bound.
 """
 
@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 
-from conformance import regression as rg
-from conformance.regression_bounds import Bounds, step_scales, stop_window
-from conformance.regression_checks import (
+from conformance.oracles.verdicts import CheckFailure, expect_close, snippet
+from conformance.regression import model as rg
+from conformance.regression.bounds import Bounds, step_scales, stop_window
+from conformance.regression.checks import (
     Case,
     check_descent,
     check_divergence,
@@ -31,8 +32,7 @@ from conformance.regression_checks import (
     divergence_horizon,
 )
 from conformance.specs import claim
-from conformance.vacuity import exercised
-from conformance.verdicts import CheckFailure, expect_close, snippet
+from conformance.suite.vacuity import exercised
 
 Recorder = Callable[[str, dict[str, list[float]]], None]
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -223,7 +223,7 @@ def test_the_seed10_run_stops_below_the_threshold_at_the_specs_iteration(
                     f"{name} after the stopping update",
                     actual,
                     exp,
-                    detail=f"bound {tol:.6g} (conformance.regression_bounds)",
+                    detail=f"bound {tol:.6g} (conformance.regression.bounds)",
                     repro=repro,
                 )
 

@@ -8,7 +8,7 @@ in :mod:`conformance.edges.reference`, never from the engine under test.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import xfails
 from conformance.edges import judge, reference
+from conformance.edges.internal import internal_nonfinite_cases
 from conformance.edges.tiers import (
     EdgeCase,
     at_kink,
@@ -28,18 +28,19 @@ from conformance.edges.tiers import (
     nonfinite_cases,
     nonfinite_grid,
 )
-from conformance.expr import apply
-from conformance.ops import available, cover
-from conformance.oracles import NUMPY
+from conformance.engine import Unsupported, xfails
+from conformance.engine.ops import available, cover
+from conformance.oracles.expr import apply, describe, repro
+from conformance.oracles.first_order import NUMPY, analytic
+from conformance.oracles.verdicts import CheckFailure, require, unsupported
+from conformance.oracles.vjp_checks import run_vjp
 from conformance.specs import claim
-from conformance.vacuity import exercised
-from conformance.verdicts import CheckFailure, require, unsupported
-from conformance.vjp_checks import run_vjp
+from conformance.suite.vacuity import exercised
 
 
 def _ops(backend: Any, claim_id: str, dtype: str | None = None) -> list[str]:
     """The ops the claim's spec lists that the engine has (for a random property, with
-    ``dtype``: less those of a known deviation, see :func:`conformance.xfails.known_ops`);
+    ``dtype``: less those of a known deviation, see :func:`conformance.engine.xfails.known_ops`);
     unsupported without any."""
     spec = claim(claim_id)
     require(backend, *spec.requires)
@@ -51,9 +52,14 @@ def _ops(backend: Any, claim_id: str, dtype: str | None = None) -> list[str]:
     return ops
 
 
-def _run(backend: Any, edge: EdgeCase) -> tuple[Any, list[Any]]:
+Answer = tuple[Any, Sequence[Any]]  # (value, grads) an engine gave for a case
+
+
+def _run(backend: Any, edge: EdgeCase, answer: Answer | None = None) -> tuple[Any, list[Any]]:
+    """The engine's answer for ``edge``: ``answer`` where a compiled program computed it
+    already, else ``backend.vjp``'s, eagerly."""
     cover([edge.op])
-    value, grads = run_vjp(backend, edge.case)
+    value, grads = run_vjp(backend, edge.case) if answer is None else answer
     return value, list(grads)
 
 
@@ -74,10 +80,11 @@ def _judge_against(
     expected: tuple[Any, Sequence[np.ndarray]],
     checked: Sequence[np.ndarray] | None,
     what: str,
+    answer: Answer | None = None,
 ) -> None:
     """Run ``edge`` and judge value and gradients against ``expected`` (the gradients at
     the ``checked`` elements, default all)."""
-    value, grads = _run(backend, edge)
+    value, grads = _run(backend, edge, answer)
     true_value, true_grads = expected
     value_bound, bounds = judge.scales(edge)
     _judge_value(backend, edge, value, true_value, value_bound, what)
@@ -89,21 +96,22 @@ def _judge_against(
     judge.judge("gradient", rows, edge, what, backend)
 
 
-def check_extreme(backend: Any, edge: EdgeCase) -> None:
+def check_extreme(backend: Any, edge: EdgeCase, answer: Answer | None = None) -> None:
     """SR-1 on one case: value and gradients are the true ones, rounded to the dtype."""
     what = "the true (50-digit) value rounded to the dtype"
-    _judge_against(backend, edge, reference.exact(edge), None, what)
+    _judge_against(backend, edge, reference.exact(edge), None, what, answer)
 
 
-def check_nonfinite(backend: Any, edge: EdgeCase) -> None:
+def check_nonfinite(backend: Any, edge: EdgeCase, answer: Answer | None = None) -> None:
     """NF-1 on one case: IEEE values and gradients at the checked elements."""
     true_value, true_grads, checked = reference.ieee(edge)
-    _judge_against(backend, edge, (true_value, true_grads), checked, "IEEE 754 propagation")
+    what = "IEEE 754 propagation"
+    _judge_against(backend, edge, (true_value, true_grads), checked, what, answer)
 
 
-def check_kink(backend: Any, edge: EdgeCase) -> None:
+def check_kink(backend: Any, edge: EdgeCase, answer: Answer | None = None) -> None:
     """KP-1 on one case: the exact value, and gradients in the subdifferential."""
-    value, grads = _run(backend, edge)
+    value, grads = _run(backend, edge, answer)
     case = edge.case
     node = case.expr.nodes[case.expr.output]
     with np.errstate(all="ignore"):
@@ -114,26 +122,80 @@ def check_kink(backend: Any, edge: EdgeCase) -> None:
     judge.judge_intervals("gradient", grads, intervals, _sums(edge, grads), edge, rule, backend)
 
 
-def _grid_test(backend: Any, claim_id: str, dtype: str, grid: Any, check: Any) -> None:
-    """Every op's grid, each judged on its own: a failing op is named with the others
-    that fail, so that one op's bug does not hide another's."""
-    failed: list[tuple[str, CheckFailure]] = []
-    for op in _ops(backend, claim_id):
-        for edge in grid(op, dtype):
+def check_internal(backend: Any, edge: EdgeCase, answer: Answer | None = None) -> None:
+    """NF-1 on a non-finite value made inside a graph: the chain rule in IEEE arithmetic
+    (:mod:`conformance.edges.internal`), value and every gradient element."""
+    case = edge.case
+    with np.errstate(all="ignore"):
+        ref = analytic(case.expr, case.inputs, case.cotangent)
+        grads = [ref.grad(i) for i in range(len(case.inputs))]
+    what = "IEEE 754 arithmetic through the chain rule"
+    _judge_against(backend, edge, (ref.value, grads), None, what, answer)
+
+
+def internal_grid(backend: Any) -> Callable[[str, str], list[EdgeCase]]:
+    """The internally made non-finite cases, as a grid by the op that makes each."""
+
+    def grid(op: str, dtype: str) -> list[EdgeCase]:
+        return [e for e in internal_nonfinite_cases(dtype, available(backend)) if e.op == op]
+
+    return grid
+
+
+def grid_test(
+    backend: Any,
+    claim_id: str,
+    dtype: str,
+    grid: Any,
+    check: Any,
+    answers: Callable[[list[EdgeCase]], list[Answer]] | None = None,
+) -> None:
+    """Every op's grid, each judged on its own: every failing op is named, each with its
+    inputs, answers and reproduction, so that one op's bug does not hide another's.
+    ``answers``: the engine's answers for all the grid's cases at once (a compiled
+    program); without it each case runs through ``backend.vjp``."""
+    by_op = {op: list(grid(op, dtype)) for op in _ops(backend, claim_id)}
+    given: list[Answer | None] = [None] * sum(len(edges) for edges in by_op.values())
+    if answers is not None:
+        given = list(answers([edge for edges in by_op.values() for edge in edges]))
+    failed: dict[str, str] = {}
+    repros: dict[str, str] = {}
+    k = 0
+    for op, edges in by_op.items():
+        for edge in edges:
+            answer, k = given[k], k + 1
+            if op in failed:
+                continue
             try:
-                check(backend, edge)
+                check(backend, edge, answer)
             except CheckFailure as exc:
-                failed.append((op, exc))
-                break
+                failed[op], repros[op] = str(exc), exc.repro or ""
+            except (Unsupported, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # the engine's own error on this op's inputs
+                repros[op] = repro(edge.case, backend)
+                failed[op] = (
+                    f"the engine raised {type(exc).__name__}: {exc}\n{describe(edge.case)}\n"
+                    f"reproduce with:\n{repros[op]}"
+                )
     if failed:
-        names = ", ".join(op for op, _ in failed)
-        first_op, first = failed[0]
+        if answers is not None:  # each case reproduces through the compiler, alone
+            failed = {op: _compiled(text) for op, text in failed.items()}
+            repros = {op: _compiled(text) for op, text in repros.items()}
+        names = ", ".join(failed)
+        details = "\n\n".join(f"-- failing op {op} --\n{text}" for op, text in failed.items())
         raise CheckFailure(
             f"{claim_id} grid",
             f"failing op(s): {names}",
             "every op passes",
-            detail=f"first failing op, {first_op}:\n{first}",
+            detail=details,
+            repro=repros[next(iter(failed))] or None,
+            ops=failed,
         )
+
+
+def _compiled(text: str) -> str:
+    return text.replace("value, grads = bk.vjp(fn,", "value, grads = bk.compiled_vjp(fn,")
 
 
 # -- the claims --------------------------------------------------------------------------
@@ -144,7 +206,7 @@ def test_every_extreme_value_of_each_op_gives_the_true_value_and_gradient(
     backend: Any, dtype: str
 ) -> None:
     """Each op at all its extreme and saturating values at once gives the true answers."""
-    _grid_test(backend, "SR-1", dtype, extreme_grid, check_extreme)
+    grid_test(backend, "SR-1", dtype, extreme_grid, check_extreme)
 
 
 @pytest.mark.claim("SR-1")
@@ -164,7 +226,17 @@ def test_extreme_and_saturated_inputs_give_the_true_value_and_gradient(
 @pytest.mark.claim("NF-1")
 def test_nan_and_infinities_in_each_op_propagate_as_ieee_says(backend: Any, dtype: str) -> None:
     """Each op on NaN, +inf and -inf beside ordinary values gives the IEEE answers."""
-    _grid_test(backend, "NF-1", dtype, nonfinite_grid, check_nonfinite)
+    grid_test(backend, "NF-1", dtype, nonfinite_grid, check_nonfinite)
+
+
+@pytest.mark.claim("NF-1")
+def test_non_finite_values_made_inside_a_graph_propagate_as_ieee_says(
+    backend: Any, dtype: str
+) -> None:
+    """NaN and infinities that the graph itself makes from finite inputs (log of a negative
+    number, 0 * inf, log(0), exp overflowing, inf - inf, division by zero) reach the value
+    and gradients as IEEE arithmetic through the chain rule says, and nothing else."""
+    grid_test(backend, "NF-1", dtype, internal_grid(backend), check_internal)
 
 
 @pytest.mark.claim("NF-1")
@@ -183,7 +255,7 @@ def test_nan_and_infinities_propagate_as_ieee_says(
 @pytest.mark.claim("KP-1")
 def test_each_kink_and_tie_gives_a_finite_subgradient(backend: Any, dtype: str) -> None:
     """Each op at its kinks and ties, and beside them, gives subgradients, never NaN."""
-    _grid_test(backend, "KP-1", dtype, kink_grid, check_kink)
+    grid_test(backend, "KP-1", dtype, kink_grid, check_kink)
 
 
 @pytest.mark.claim("KP-1")

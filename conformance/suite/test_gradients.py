@@ -1,7 +1,7 @@
 """Property versions of the derivative claims, through ``backend.vjp``.
 
 Every expected value comes from closed-form theory (GR-2) or the numpy oracle
-(:mod:`conformance.oracles`), never from the engine under test.
+(:mod:`conformance.oracles.first_order`), never from the engine under test.
 """
 
 from __future__ import annotations
@@ -13,19 +13,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.expr import Case, as_fn, check_arrays, describe, repro, run_program
-from conformance.ops import available
-from conformance.oracles import Tracer, unbroadcast
-from conformance.specs import claim
-from conformance.strategies import cases, gr2_inputs, programs
-from conformance.vacuity import exercised
-from conformance.verdicts import (
+from conformance.engine.ops import available
+from conformance.generation.strategies import cases, gr2_inputs, programs
+from conformance.oracles.expr import Case, as_fn, check_arrays, describe, repro, run_program
+from conformance.oracles.first_order import Tracer, unbroadcast
+from conformance.oracles.verdicts import (
     CheckFailure,
     expect_error_without_output_gradient,
     require,
     snippet,
 )
-from conformance.vjp_checks import check_vjp, reaches_output, run_vjp
+from conformance.oracles.vjp_checks import check_vjp, reaches_output, run_vjp
+from conformance.specs import claim
+from conformance.suite.size_checks import check_each_eagerly
+from conformance.suite.vacuity import exercised
 
 
 @pytest.mark.claim("GR-2")
@@ -172,3 +173,12 @@ def test_gradients_follow_the_path_a_program_took(
             detail="(then-branch taken?, loop iterations)" + context,
         )
     check_vjp(backend, case, value, grads, context=context)
+
+
+@pytest.mark.claim("CR-1")
+def test_arrays_of_realistic_size_have_the_analytic_gradient(backend: Any, dtype: str) -> None:
+    """Long reductions, softmax and logsumexp rows, a matmul with a long inner side and a
+    long elementwise chain (10^5 to 10^6 elements, past the sizes where kernels switch
+    code paths) have the chain rule's value and gradient."""
+    require(backend, *claim("CR-1").requires)
+    check_each_eagerly(backend, dtype)

@@ -1,6 +1,6 @@
 """Property versions of the leaf and stored-gradient claims, on random expression graphs.
 
-The engine's own tensors are built node by node (:func:`conformance.expr.evaluate`), so
+The engine's own tensors are built node by node (:func:`conformance.oracles.expr.evaluate`), so
 every intermediate can be asked ``is_leaf`` and ``grad``; the expected gradients are
 the numpy oracle's adjoints of the same nodes.
 """
@@ -16,15 +16,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from conformance.backend import BACKWARD, DETACH, INPLACE_UPDATE, RETAIN_GRAPH
-from conformance.expr import Case, check_arrays, describe, evaluate, repro, repro_update
-from conformance.ops import available, cover
-from conformance.oracles import Reference, analytic, requires_grad
+from conformance.engine import BACKWARD, DETACH, INPLACE_UPDATE, RETAIN_GRAPH
+from conformance.engine.ops import available, cover
+from conformance.generation.strategies import cases
+from conformance.oracles.expr import Case, check_arrays, describe, evaluate, repro, repro_update
+from conformance.oracles.first_order import Reference, analytic, requires_grad
+from conformance.oracles.verdicts import CheckFailure, require, will_reproduce
+from conformance.oracles.vjp_checks import reaches_output
 from conformance.specs import claim
-from conformance.strategies import cases
-from conformance.vacuity import exercised
-from conformance.verdicts import CheckFailure, require, will_reproduce
-from conformance.vjp_checks import reaches_output
+from conformance.suite.vacuity import exercised
 
 
 def build(backend: Any, case: Case) -> list[Any]:

@@ -2,11 +2,11 @@
 and ``backend.jvp``.
 
 Expected values come from the spec (HO-1), the numpy forward-mode and second-order oracle
-(:mod:`conformance.oracles_second`), the engine's own reverse mode (FM-1's transposition)
-and the closed-form theory of the regression (:mod:`conformance.regression`), never
+(:mod:`conformance.oracles.second_order`), the engine's own reverse mode (FM-1's transposition)
+and the closed-form theory of the regression (:mod:`conformance.regression.model`), never
 from the engine's forward or second-order answers themselves. HO-2 and FM-1 draw their
 expressions from the engine's ops that the second-order oracle has rules for
-(:data:`conformance.oracles_second.KNOWN_OPS`).
+(:data:`conformance.oracles.second_order.KNOWN_OPS`).
 """
 
 from __future__ import annotations
@@ -19,22 +19,18 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from conformance import regression as rg
-from conformance.expr import Case, as_fn, check_arrays, describe, repro
-from conformance.ops import available, cover
-from conformance.oracles import analytic
-from conformance.oracles_second import (
+from conformance.engine.ops import available, cover
+from conformance.generation.strategies import cases, values
+from conformance.oracles.expr import Case, as_fn, check_arrays, describe, repro
+from conformance.oracles.first_order import analytic
+from conformance.oracles.second_order import (
     KNOWN_OPS,
     complex_step_hvp,
     complex_step_jvp,
     forward_tangents,
     hessian_vector,
 )
-from conformance.specs import claim
-from conformance.strategies import cases, values
-from conformance.suite.test_seed_examples import _worked_fn
-from conformance.vacuity import exercised
-from conformance.verdicts import (
+from conformance.oracles.verdicts import (
     CheckFailure,
     expect_close,
     expect_equal,
@@ -42,7 +38,11 @@ from conformance.verdicts import (
     snippet,
     will_reproduce,
 )
-from conformance.vjp_checks import run_vjp
+from conformance.oracles.vjp_checks import run_vjp
+from conformance.regression import model as rg
+from conformance.specs import claim
+from conformance.suite.test_seed_examples import _worked_fn
+from conformance.suite.vacuity import exercised
 
 
 def _flat(

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from conformance.backend import Unsupported
-from conformance.op_cases import OpCase, describe_row, op_cases
-from conformance.ops import ALL_OPS, available
+from conformance.engine import Unsupported
+from conformance.engine.ops import ALL_OPS, available
+from conformance.generation.op_cases import OpCase, describe_row, op_cases
+from conformance.oracles.verdicts import CheckFailure, require, unsupported
+from conformance.oracles.vjp_checks import check_vjp, run_vjp
 from conformance.specs import claim
-from conformance.verdicts import CheckFailure, require, unsupported
-from conformance.vjp_checks import check_vjp, run_vjp
 
 
 def _judge(backend: Any, item: OpCase) -> tuple[str, str]:

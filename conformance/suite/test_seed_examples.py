@@ -7,8 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.specs import claim
-from conformance.verdicts import (
+from conformance.oracles.verdicts import (
     CheckFailure,
     expect_close,
     expect_equal,
@@ -16,6 +15,7 @@ from conformance.verdicts import (
     require,
     snippet,
 )
+from conformance.specs import claim
 
 WORKED = "y = bk.mul(bk.add(m, n), bk.add(m, bk.neg(n)))"
 

@@ -1,7 +1,7 @@
 """ST-1: a state machine interleaving every imperative operation, checked after each step.
 
 The model is the documented (torch) semantics, kept small: each tensor is a node of one
-growing expression graph (:class:`conformance.oracles.Tracer`); a backward pass adds the
+growing expression graph (:class:`conformance.oracles.first_order.Tracer`); a backward pass adds the
 numpy oracle's adjoints into the tracked leaves and the tensors that asked to retain
 their gradient; nothing else ever holds one. An in-place update gives a leaf a new
 input node, so later ops read the new value while older graphs keep the old one.
@@ -29,13 +29,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conformance.expr import Expr, check_arrays
-from conformance.ops import available, cover
-from conformance.oracles import Tracer, analytic
+from conformance.engine.ops import available, cover
+from conformance.generation.strategies import domain_ok, family_shape, result_ok, rounded, values
+from conformance.oracles.expr import Expr, check_arrays
+from conformance.oracles.first_order import Tracer, analytic
+from conformance.oracles.verdicts import CheckFailure, require, unsupported
 from conformance.specs import claim
-from conformance.strategies import domain_ok, family_shape, result_ok, rounded, values
-from conformance.vacuity import exercised
-from conformance.verdicts import CheckFailure, require, unsupported
+from conformance.suite.vacuity import exercised
 
 UNARY = ("neg", "exp", "log", "sin", "cos", "tanh", "sqrt")
 BINARY = ("add", "sub", "mul", "div")
@@ -56,7 +56,7 @@ class Model:
 
 
 def machine(backend: Any, dtype: str) -> type[RuleBasedStateMachine]:
-    # the ops the machine applies: those of the engine (see conformance.ops)
+    # the ops the machine applies: those of the engine (see conformance.engine.ops)
     kinds = [k for k in (*BINARY, *UNARY, "sum", "mean") if k in available(backend)]
     if not kinds:
         unsupported("the engine has none of the ops the machine applies")
