@@ -839,17 +839,21 @@ class Float64GradBackend(_NativeGrads):
         return g.double()
 
 
-class TwoKinksBackend(TorchBackend):
-    """relu and abs both NaN at their kink; tests/test_plugin.py gives it an expected-failure
-    entry that names relu only, which must not excuse abs (KP-1 fails)."""
+class ThreeKinksBackend(TorchBackend):
+    """relu and abs NaN at their kink, and max giving each tie the full gradient: KP-1's
+    grid must name all three, each with its reproduction; tests/test_plugin.py gives it an
+    expected-failure entry that names relu only, which must not excuse the others."""
 
-    name = "mutant-two-kinks"
+    name = "mutant-three-kinks"
 
     def relu(self, a: Any) -> Any:
         return _ReluByRatio.apply(a)
 
     def abs(self, a: Any) -> Any:
         return _AbsByRatio.apply(a)
+
+    def max(self, a: Any, axis: int | None = None) -> Any:
+        return _MaxTiesGetAll.apply(a, axis)
 
 
 # bug: |a|' = a / |a|, 0 / 0 = NaN at the kink

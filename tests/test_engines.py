@@ -24,7 +24,7 @@ from conformance.oracles.verdicts import UNSUPPORTED
 from conformance.run.runner import RunResult, run
 
 # registered backends, each named as its engine's module (skipped when not installed)
-ENGINES = ("autograd", "jax", "mygrad", "tinygrad", "torch")
+ENGINES = ("autograd", "jax", "mygrad", "paddle", "tensorflow", "tinygrad", "torch")
 INSTALLED_BY_CI = {"torch", "mygrad", "autograd"}  # where CI is set, these must run
 LACKS = UNSUPPORTED + "backend lacks capability "  # how a check reports a missing capability
 
@@ -45,6 +45,22 @@ def engine(request: pytest.FixtureRequest) -> tuple[object, RunResult]:
 # checks that need more than their claim does: DG-1's stale-read check updates inputs in
 # place, so an engine without it gets DG-1 partial (its other checks pass)
 EXTRA_NEEDS = {"DG-1": {"backward", "inplace_update"}}
+# the size tier's checks (10^6 elements) are unsupported on an engine that declares a
+# smaller max_elements (tinygrad's interpreter device, scalar engines)
+SIZE_TESTS = {
+    "CR-1": "test_arrays_of_realistic_size_have_the_analytic_gradient",
+    "CE-1": "test_arrays_of_realistic_size_compile_to_the_analytic_value_and_gradient",
+}
+SIZE_UNSUPPORTED = "unsupported: no size case fits"
+
+
+def _too_small(backend: object) -> bool:
+    limit = getattr(backend, "max_elements", None)
+    return limit is not None and limit < 2**20
+
+
+def _size_unsupported(backend: object, claim: str) -> bool:
+    return claim in SIZE_TESTS and _too_small(backend)
 
 
 def _expected(backend: object) -> dict[tuple[str, str], str]:
@@ -59,7 +75,9 @@ def _expected(backend: object) -> dict[tuple[str, str], str]:
                 out[claim.id, dtype] = "xfailed"
             elif set(claim.requires) - declared:
                 out[claim.id, dtype] = "unsupported"
-            elif EXTRA_NEEDS.get(claim.id, set()) - declared:
+            elif EXTRA_NEEDS.get(claim.id, set()) - declared or _size_unsupported(
+                backend, claim.id
+            ):
                 out[claim.id, dtype] = "partial"
             else:
                 out[claim.id, dtype] = "passed"
@@ -89,6 +107,9 @@ def test_exactly_the_tests_an_expected_failure_names_fail(engine):
         name = test.nodeid.split("::")[-1].split("[")[0]
         if any(e.matches(test.claim, name, test.dtype) for e in entries):
             assert test.verdict == "xfailed", (test.nodeid, test.verdict, test.message)
+        elif name == SIZE_TESTS.get(test.claim) and _too_small(backend):
+            assert test.verdict == "unsupported", (test.nodeid, test.verdict)
+            assert test.message.startswith(SIZE_UNSUPPORTED), (test.nodeid, test.message)
         elif test.verdict != "passed":
             assert test.verdict == "unsupported", (test.nodeid, test.verdict, test.message)
             assert test.message.startswith(LACKS), (test.nodeid, test.message)

@@ -71,3 +71,29 @@ def test_missing_markers_are_a_clear_error(tmp_path, capsys):
 def test_only_installed_backends_are_run():
     """An engine that cannot be imported is left out of the matrix."""
     assert matrix.installed(["torch", "nosuch"]) == ["torch"]
+
+
+def test_the_matrix_can_be_built_from_report_folders(reports, tmp_path):
+    """--reports reads ci runs made elsewhere (each engine in its own environment), orders
+    them as the built-in backends, and rejects a run of another profile."""
+    import json
+
+    for i, doc in enumerate(reports.values()):
+        folder = tmp_path / f"r{i}"
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    read = matrix.read_reports([tmp_path / "r1", tmp_path / "r0"])
+    assert list(read)[0] == "torch"
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "a\n<!-- claims:start -->\n<!-- claims:end -->\n"
+        "<!-- matrix:start -->\nold\n<!-- matrix:end -->\nb\n",
+        encoding="utf-8",
+    )
+    folders = [str(tmp_path / "r0"), str(tmp_path / "r1")]
+    assert matrix.main(["--readme", str(readme), "--reports", *folders]) == 0
+    assert "| GR-1 | passed | passed |" in readme.read_text(encoding="utf-8")
+    doc = dict(reports["torch"], profile="dev")
+    (tmp_path / "r0" / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(ConfigError, match="not ci"):
+        matrix.read_reports([tmp_path / "r0"])

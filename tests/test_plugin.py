@@ -49,21 +49,25 @@ def _kink_entry(ops: str) -> str:
 
 
 def test_an_entry_naming_ops_does_not_excuse_a_failure_in_another_op(tmp_path):
-    """An entry naming relu leaves the grid failed when abs fails too, naming the entry."""
+    """An entry naming relu leaves the grid failed when abs and max fail too, naming the
+    entry; the grid's failure shows each failing op with its inputs and reproduction."""
     args = _xfail_file(tmp_path, _kink_entry('["relu"]'))
     args += ["-k", KINK_GRID]
-    result = run("tests.mutants:TwoKinksBackend", claims=["KP-1"], quiet=True, extra_args=args)
+    result = run("tests.mutants:ThreeKinksBackend", claims=["KP-1"], quiet=True, extra_args=args)
     assert result.exit_code == 1
     assert result.verdicts[("KP-1", "float32")] == "failed"
     message = result.failures[("KP-1", "float32")]
     assert "xfails.toml#1 excuses only op(s) relu" in message
-    assert "also failed on abs" in message
+    assert "also failed on abs, max" in message
+    for op in ("relu", "abs", "max"):
+        section = message.split(f"-- failing op {op} --")[1].split("-- failing op")[0]
+        assert "x0 = " in section and "reproduce with:" in section, op
 
 
 def test_an_entry_naming_every_failing_op_excuses_the_check(tmp_path):
-    """The same grid is xfailed once the entry names both failing ops."""
-    args = _xfail_file(tmp_path, _kink_entry('["relu", "abs"]')) + ["-k", KINK_GRID]
-    result = run("tests.mutants:TwoKinksBackend", claims=["KP-1"], quiet=True, extra_args=args)
+    """The same grid is xfailed once the entry names every failing op."""
+    args = _xfail_file(tmp_path, _kink_entry('["relu", "abs", "max"]')) + ["-k", KINK_GRID]
+    result = run("tests.mutants:ThreeKinksBackend", claims=["KP-1"], quiet=True, extra_args=args)
     assert result.exit_code == 0
     assert result.verdicts[("KP-1", "float32")] == "xfailed"
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+
+import pytest
 
 from conformance import specs
 from conformance.report.matrix import CLAIMS_MARKERS, claims_table
+from conformance.run.runner import run
 
 from .conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _adapter_source() -> str:
+def _adapter_source(name: str = "my_adapter.py") -> str:
     blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    return next(b for b in blocks if b.startswith("# my_adapter.py"))
+    return next(b for b in blocks if b.startswith(f"# {name}"))
 
 
 def test_the_readme_adapter_is_at_most_60_lines():
@@ -41,6 +45,30 @@ def test_the_readme_adapter_passes_the_suite(cli, tmp_path):
     verdicts = {c["id"]: set(c["verdicts"].values()) for c in report["claims"]}
     assert verdicts["G-1"] == {"unsupported"}
     assert verdicts["GR-1"] == verdicts["NL-2"] == verdicts["GF-1"] == {"passed"}
+
+
+def test_the_readme_functional_adapter_built_from_the_guide_alone_passes(tmp_path):
+    """The guide's functional adapter, saved from README as it is, runs the derivative
+    claims to passed and the imperative ones to unsupported."""
+    pytest.importorskip("autograd", reason="the example's engine: pip install autograd")
+    (tmp_path / "functional_adapter.py").write_text(
+        _adapter_source("functional_adapter.py"), encoding="utf-8"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        result = run(
+            "functional_adapter:MyFunctionalEngine",
+            claims=["GR-1", "GR-2", "NS-1", "CR-1", "LF-1"],
+            quiet=True,
+        )
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("functional_adapter", None)
+    assert result.exit_code == 0, result.failures or result.error
+    for claim in ("GR-1", "GR-2", "NS-1"):
+        assert result.verdicts[claim, "float64"] == "passed", claim
+    assert result.verdicts["CR-1", "float64"] in ("passed", "partial")  # ops it lacks
+    assert result.verdicts["LF-1", "float64"] == "unsupported"
 
 
 def test_the_readme_claim_table_matches_the_specs():

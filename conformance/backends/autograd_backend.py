@@ -79,14 +79,7 @@ class AutogradBackend(NumpyLikeOps, proto.Backend):
         # indexing, which autograd differentiates (np.take it does not)
         return a[(slice(None),) * axis + (np.array(indices),)]
 
-    def vjp(
-        self,
-        fn: Callable[..., Any],
-        primals: Sequence[np.ndarray],
-        dtype: str,
-        cotangent: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        return proto.vjp_from_native(self, fn, primals, dtype, cotangent)
+    vjp = proto.vjp_from_native
 
     def native_vjp(
         self,

@@ -108,14 +108,7 @@ class JaxBackend(NumpyLikeOps, proto.Backend):
     def take(self, a: Any, indices: tuple[int, ...], axis: int) -> Any:
         return jnp.take(a, jnp.asarray(indices), axis=axis)
 
-    def vjp(
-        self,
-        fn: Callable[..., Any],
-        primals: Sequence[np.ndarray],
-        dtype: str,
-        cotangent: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        return proto.vjp_from_native(self, fn, primals, dtype, cotangent)
+    vjp = proto.vjp_from_native
 
     def native_vjp(
         self,

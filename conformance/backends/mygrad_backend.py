@@ -14,7 +14,7 @@ judges what MyGrad does:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -127,15 +127,7 @@ class MyGradBackend(NumpyLikeOps, proto.Backend):
             raise proto.Unsupported("MyGrad has no retain_graph: backward clears the graph")
         t.backward(None if grad is None else grad.data)
 
-    def native_vjp(
-        self,
-        fn: Callable[..., Any],
-        primals: Sequence[np.ndarray],
-        dtype: str,
-        cotangent: np.ndarray | None = None,
-    ) -> tuple[Any, list[Any]]:
-        out, leaves = proto.run_backward(self, fn, primals, dtype, cotangent)
-        return out, [t.grad for t in leaves]
+    native_vjp = proto.stored_grad_vjp
 
     def describe(self, obj: Any) -> tuple[str, tuple[int, ...], str]:
         if isinstance(obj, mg.Tensor):

@@ -40,7 +40,13 @@ from conformance.engine.capabilities import (
     Unsupported,
     describe_other,
 )
-from conformance.engine.protocol import Backend, missing_methods, run_backward, vjp_from_native
+from conformance.engine.protocol import (
+    Backend,
+    missing_methods,
+    run_backward,
+    stored_grad_vjp,
+    vjp_from_native,
+)
 
 __all__ = [
     "BACKWARD",
@@ -71,5 +77,6 @@ __all__ = [
     "describe_other",
     "missing_methods",
     "run_backward",
+    "stored_grad_vjp",
     "vjp_from_native",
 ]

@@ -338,6 +338,21 @@ def run_backward(
     return out, inputs
 
 
+def stored_grad_vjp(
+    backend: Any,
+    fn: Callable[..., Tensor],
+    primals: Sequence[np.ndarray],
+    dtype: str,
+    cotangent: np.ndarray | None = None,
+) -> tuple[Tensor, list[Any]]:
+    """``native_vjp`` for an imperative engine whose tensors keep their gradient in
+    ``.grad`` (torch, MyGrad, tinygrad, paddle): one backward pass, then each leaf's
+    ``.grad`` as the engine stores it. An adapter takes it as is:
+    ``native_vjp = stored_grad_vjp``."""
+    out, leaves = run_backward(backend, fn, primals, dtype, cotangent)
+    return out, [t.grad for t in leaves]
+
+
 def vjp_from_native(
     backend: Any,
     fn: Callable[..., Tensor],
@@ -346,7 +361,8 @@ def vjp_from_native(
     cotangent: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """:meth:`Backend.vjp` for an adapter whose ``native_vjp`` holds the computation: its
-    value and gradients converted to numpy (so both are one code path, judged twice)."""
+    value and gradients converted to numpy (so both are one code path, judged twice). An
+    adapter takes it as is: ``vjp = vjp_from_native``."""
     value, grads = backend.native_vjp(fn, primals, dtype, cotangent)
     return backend.to_numpy(value), [np.asarray(backend.to_numpy(g)) for g in grads]
 

@@ -105,6 +105,22 @@ def run_backend(name: str, workdir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def read_reports(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """Each folder's results.json by its backend's name, in the built-in backends' order."""
+    reports = {}
+    for folder in folders:
+        path = folder / "results.json"
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--reports: cannot read {path}: {exc}") from None
+        if doc.get("profile") != "ci":
+            raise ConfigError(f"--reports: {path} is a {doc.get('profile')!r} run, not ci")
+        reports[doc["backend"]["name"]] = doc
+    order = list(BUILTIN)
+    return dict(sorted(reports.items(), key=lambda kv: (order + [kv[0]]).index(kv[0])))
+
+
 def installed(names: Sequence[str]) -> list[str]:
     """The backends among ``names`` whose engine imports here."""
     found = []
@@ -122,13 +138,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backends", default=",".join(BUILTIN), help="comma-separated names")
     parser.add_argument("--readme", default="README.md", help="file to update in place")
     parser.add_argument("--claims-only", action="store_true", help="only the claim table")
+    parser.add_argument(
+        "--reports",
+        nargs="+",
+        metavar="DIR",
+        help="build the matrix from these report folders (ci-profile runs, e.g. each engine "
+        "in its own environment) instead of running the installed backends",
+    )
     args = parser.parse_args(argv)
     try:
         readme = Path(args.readme)
         text = readme.read_text(encoding="utf-8")
         claims = specs.all_claims()
         text = replace_between(text, CLAIMS_MARKERS, claims_table(claims))
-        if not args.claims_only:
+        if args.reports:
+            reports = read_reports([Path(d) for d in args.reports])
+            text = replace_between(text, MATRIX_MARKERS, matrix_table(reports, claims))
+        elif not args.claims_only:
             names = installed([n.strip() for n in args.backends.split(",") if n.strip()])
             if not names:
                 raise ConfigError("no backend in --backends is installed")
