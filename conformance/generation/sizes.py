@@ -30,6 +30,10 @@ from conformance.oracles.first_order import Tracer
 
 LONG = 2**20  # about 10^6: past every reduction and vectorisation threshold above
 ROW = 2**17  # a long row of a softmax, a logsumexp or a matmul's inner dimension
+# max and min past the thread-chunk threshold (2^15) with room to spare: paddle 3.3.1's
+# max/min gradient takes time quadratic in the length (2.3 s at 2^15, measured; hours at
+# 2^20), and that is a speed, not a conformance, finding (paddle_xfails.toml says so)
+ARGMAX = 2**16
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def _chain(tr: Tracer, rng: np.random.Generator, dtype: str) -> tuple[int, Any]:
 SIZE_CASES: tuple[SizeCase, ...] = (
     SizeCase(f"sum of {LONG}", frozenset({"sum"}), _reduce("sum", (LONG,), None)),
     SizeCase(f"mean of {LONG}", frozenset({"mean"}), _reduce("mean", (LONG,), None)),
-    SizeCase(f"max of {LONG}", frozenset({"max"}), _reduce("max", (LONG,), None)),
+    SizeCase(f"max of {ARGMAX}", frozenset({"max"}), _reduce("max", (ARGMAX,), None)),
     SizeCase(f"prod of {LONG}", frozenset({"prod"}), _reduce("prod", (LONG,), None)),
     SizeCase(f"sum of (4, {ROW}) rows", frozenset({"sum"}), _reduce("sum", (4, ROW), 1)),
     SizeCase(

@@ -228,6 +228,36 @@ def test_retain_grad_keeps_a_non_leaf_gradient(backend: Any, dtype: str) -> None
         )
 
 
+@pytest.mark.claim("ST-1")
+def test_a_retained_non_leaf_gradient_accumulates_over_two_passes(backend: Any, dtype: str) -> None:
+    """Two backward passes over a retained graph, with a and b retaining their gradients:
+    each holds the sum of both passes (a.grad = 2b = -2, b.grad = 2a = 10), as the leaves
+    do (m.grad = 8, n.grad = -12)."""
+    spec = claim("NL-2")
+    require(backend, *claim("ST-1").requires)
+    t = _worked_example(backend, dtype, spec.params["m"], spec.params["n"])
+    backend.retain_grad(t["a"])
+    backend.retain_grad(t["b"])
+    backend.backward(t["y"], retain_graph=True)
+    backend.backward(t["y"], retain_graph=True)
+    repro = _tracked_snippet(
+        backend,
+        dtype,
+        "bk.retain_grad(a); bk.retain_grad(b)",
+        "bk.backward(y, retain_graph=True); bk.backward(y, retain_graph=True)",
+        "print(bk.grad(a), bk.grad(b), bk.grad(m), bk.grad(n))",
+    )
+    m, n = spec.params["m"], spec.params["n"]
+    for name, once in (("a", m - n), ("b", m + n), ("m", 2 * m), ("n", -2 * n)):
+        got = backend.grad(t[name])
+        expect_equal(
+            f"grad of {name} after two passes",
+            None if got is None else np.reshape(got, -1),
+            np.array([2.0 * once]),
+            repro,
+        )
+
+
 @pytest.mark.claim("GF-1")
 def test_computed_tensors_record_their_creating_op(backend: Any, dtype: str) -> None:
     """a and b record an addition and y a multiplication; leaves record nothing."""
