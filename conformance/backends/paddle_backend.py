@@ -232,17 +232,9 @@ class PaddleBackend(proto.Backend):
         # shape, and a larger one without grad is paddle's own business (NS-1 judges it)
         t.backward(grad, retain_graph=retain_graph)
 
-    def native_vjp(
-        self,
-        fn: Callable[..., Any],
-        primals: Sequence[np.ndarray],
-        dtype: str,
-        cotangent: np.ndarray | None = None,
-    ) -> tuple[Any, list[Any]]:
-        """The output and the leaves' ``.grad`` after one backward pass, as paddle
-        stores them (the steps the inherited :meth:`vjp` takes)."""
-        out, leaves = proto.run_backward(self, fn, primals, dtype, cotangent)
-        return out, [t.grad for t in leaves]
+    # the output and the leaves' .grad after one backward pass, as paddle stores them
+    # (the steps the inherited vjp takes)
+    native_vjp = proto.stored_grad_vjp
 
     def describe(self, obj: Any) -> tuple[str, tuple[int, ...], str]:
         if isinstance(obj, paddle.Tensor):

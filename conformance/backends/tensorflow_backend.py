@@ -215,14 +215,8 @@ class TensorFlowBackend(proto.Backend):
 
     # -- differentiation ------------------------------------------------------------------
 
-    def vjp(
-        self,
-        fn: Callable[..., Any],
-        primals: Sequence[np.ndarray],
-        dtype: str,
-        cotangent: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        return proto.vjp_from_native(self, fn, primals, dtype, cotangent)
+    # native_vjp's value and gradients converted to numpy (IndexedSlices densified)
+    vjp = proto.vjp_from_native
 
     def native_vjp(
         self,

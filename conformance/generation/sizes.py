@@ -30,9 +30,9 @@ from conformance.oracles.first_order import Tracer
 
 LONG = 2**20  # about 10^6: past every reduction and vectorisation threshold above
 ROW = 2**17  # a long row of a softmax, a logsumexp or a matmul's inner dimension
-# max and min past the thread-chunk threshold (2^15) with room to spare: paddle 3.3.1's
-# max/min gradient takes time quadratic in the length (2.3 s at 2^15, measured; hours at
-# 2^20), and that is a speed, not a conformance, finding (paddle_xfails.toml says so)
+# max past the thread-chunk threshold (2^15) with room to spare: paddle 3.3.1's max/min
+# gradient takes time quadratic in the length (2.2 s at 2^15, 9 s at 2^16, measured;
+# about 40 minutes at 2^20), a speed finding, not a conformance one (paddle_xfails.toml)
 ARGMAX = 2**16
 
 
