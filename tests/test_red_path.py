@@ -25,6 +25,8 @@ def test_shrinking_stops_at_its_budget_and_says_so(cli, tmp_path):
     doc = json.loads((tmp_path / "results.json").read_text())
     tests = [t for c in doc["claims"] if c["id"] == "CR-1" for t in c["tests"]]
     assert {t["verdict"] for t in tests} == {"failed"}
+    # the properties shrink; CR-1's size tier is deterministic (it fails too: exp's chain)
+    tests = [t for t in tests if "random_dags" in t["nodeid"]]
     notes = sorted(t["message"].split("shrinking stopped after ")[1].split(":")[0] for t in tests)
     assert notes == [
         "0.005 s (the shrink budget, 0.01 s, shared",

@@ -9,7 +9,7 @@ from conformance.run import profiles
 FLOOR = 0.9
 # every claim checked by drawn examples (properties and the ST-1 state machine)
 PROPERTY_CLAIMS = {"GR-2", "CR-1", "NS-1", "DG-1", "LF-1", "LF-2", "NL-1", "NL-2", "LR-2"}
-PROPERTY_CLAIMS |= {"ST-1", "LR-5", "HO-2", "FM-1", "NF-1", "KP-1", "SR-1", "CE-1"}
+PROPERTY_CLAIMS |= {"ST-1", "LR-5", "HO-2", "FM-1", "NF-1", "KP-1", "SR-1", "CE-1", "GT-1"}
 
 
 def test_every_drawing_test_records_each_example_and_no_other_test_records(torch_suite):

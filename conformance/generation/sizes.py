@@ -43,6 +43,10 @@ class SizeCase:
     # records the computation on a tracer: its output node and output gradient (None for
     # a scalar output)
     build: Callable[[Tracer, np.random.Generator, str], tuple[int, np.ndarray | None]]
+    # run compiled too (CE-1): what a compiler rewrites at size, a long reduction, a long
+    # softmax row, a matmul with a long inner side, a fused chain; the others' kernels are
+    # the eager engine's, judged by CR-1 (compiling all nine doubles the tier's time)
+    compiled: bool = False
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -82,7 +86,7 @@ def _chain(tr: Tracer, rng: np.random.Generator, dtype: str) -> tuple[int, Any]:
 
 
 SIZE_CASES: tuple[SizeCase, ...] = (
-    SizeCase(f"sum of {LONG}", frozenset({"sum"}), _reduce("sum", (LONG,), None)),
+    SizeCase(f"sum of {LONG}", frozenset({"sum"}), _reduce("sum", (LONG,), None), True),
     SizeCase(f"mean of {LONG}", frozenset({"mean"}), _reduce("mean", (LONG,), None)),
     SizeCase(f"max of {ARGMAX}", frozenset({"max"}), _reduce("max", (ARGMAX,), None)),
     SizeCase(f"prod of {LONG}", frozenset({"prod"}), _reduce("prod", (LONG,), None)),
@@ -93,13 +97,17 @@ SIZE_CASES: tuple[SizeCase, ...] = (
         _reduce("logsumexp", (4, ROW), 1),
     ),
     SizeCase(
-        f"softmax of (4, {ROW}) rows", frozenset({"softmax"}), _reduce("softmax", (4, ROW), 1)
+        f"softmax of (4, {ROW}) rows",
+        frozenset({"softmax"}),
+        _reduce("softmax", (4, ROW), 1),
+        True,
     ),
-    SizeCase(f"(4, {ROW}) @ ({ROW}, 3)", frozenset({"matmul"}), _matmul),
+    SizeCase(f"(4, {ROW}) @ ({ROW}, 3)", frozenset({"matmul"}), _matmul, True),
     SizeCase(
         f"elementwise chain over {LONG}",
         frozenset({"mul", "tanh", "sin", "add", "exp", "neg", "sum"}),
         _chain,
+        True,
     ),
 )
 _BY_NAME = {c.name: c for c in SIZE_CASES}

@@ -352,7 +352,7 @@ def repro_call(data_expr: str, lr: float, dtype: str, iterations: int, threshold
     """Lines (after a :func:`conformance.oracles.verdicts.snippet` head) that rerun one run."""
     setup = ["from conformance.specs import claim"] if "claim(" in data_expr else []
     return [
-        "from conformance import regression as rg",
+        "from conformance.regression import model as rg",
         *setup,
         f"data = ({data_expr}).rounded({dtype!r})",
         f"run = rg.run_backend(bk, data, {lr!r}, {dtype!r}, {iterations}, threshold={threshold!r})",

@@ -150,7 +150,7 @@ def test_one_step_gives_the_specs_loss_gradients_and_parameters(backend: Any, dt
     scales = step_scales(data, p["w"], p["b"], p["lr"])
     repro = snippet(
         backend,
-        "from conformance import regression as rg",
+        "from conformance.regression import model as rg",
         f"x, y = np.array({p['x']!r}), np.array({p['y']!r})",
         f"data = rg.RegressionData(x, y, {p['w']!r}, {p['b']!r})",
         f"fn = rg.loss_function(bk, data, {dtype!r})",

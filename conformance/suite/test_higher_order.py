@@ -313,7 +313,7 @@ def test_the_seed10_loss_has_the_closed_form_hessian_and_stability_bound(
     for w, b in ((data.w0, data.b0), (th.w_star, th.b_star)):
         text = snippet(
             backend,
-            "from conformance import regression as rg",
+            "from conformance.regression import model as rg",
             "from conformance.specs import claim",
             f"data = rg.data_from_table(claim('LR-7').params['data']).rounded({dtype!r})",
             f"loss = rg.loss_function(bk, data, {dtype!r})",
