@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -69,6 +70,25 @@ def test_the_readme_functional_adapter_built_from_the_guide_alone_passes(tmp_pat
         assert result.verdicts[claim, "float64"] == "passed", claim
     assert result.verdicts["CR-1", "float64"] in ("passed", "partial")  # ops it lacks
     assert result.verdicts["LF-1", "float64"] == "unsupported"
+
+
+def test_the_readme_lazy_adapter_built_from_the_guide_alone_passes(tmp_path, monkeypatch):
+    """The guide's lazy adapter (tinygrad), saved from README as it is, passes the worked
+    example and the chain rule over the ops it has; what it lacks is unsupported."""
+    if "tinygrad" not in sys.modules:  # no clang here: tinygrad's interpreter device
+        monkeypatch.setenv("DEV", os.environ.get("DEV", "PYTHON"))
+    pytest.importorskip("tinygrad", reason="the example's engine: pip install tinygrad")
+    (tmp_path / "lazy_adapter.py").write_text(_adapter_source("lazy_adapter.py"), "utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        result = run("lazy_adapter:MyLazyEngine", claims=["GR-1", "CR-1", "LF-1"], quiet=True)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("lazy_adapter", None)
+    assert result.exit_code == 0, result.failures or result.error
+    assert result.verdicts["GR-1", "float32"] == "passed"
+    assert result.verdicts["CR-1", "float32"] == "partial"  # the size tier: max_elements
+    assert result.verdicts["LF-1", "float32"] == "unsupported"
 
 
 def test_the_readme_claim_table_matches_the_specs():
