@@ -91,6 +91,26 @@ class CheckFailure(AssertionError):
         self.ops = frozenset(ops)
 
 
+def fail_if_any(
+    stage: str,
+    failed: dict[str, str],
+    what: str = "op",
+    ops: Iterable[str] = (),
+    repro: str | None = None,
+) -> None:
+    """One failure naming every failing item (an op, a case, a program, a shape class),
+    each with its own message, so that one item's failure does not hide another's."""
+    if failed:
+        raise CheckFailure(
+            stage,
+            f"failing {what}(s): {', '.join(failed)}",
+            f"every {what} passes",
+            detail="\n\n".join(f"-- failing {what} {k} --\n{text}" for k, text in failed.items()),
+            repro=repro,
+            ops=ops,
+        )
+
+
 def expect_equal(stage: str, actual: Any, expected: Any, repro: str | None = None) -> None:
     """Exact comparison, for flags, names and values the spec states exactly."""
     if isinstance(expected, (bool, str)) or expected is None:

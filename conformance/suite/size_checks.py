@@ -11,7 +11,13 @@ from conformance.engine.ops import available
 from conformance.generation.sizes import SIZE_CASES, combined_case, elements, size_case
 from conformance.oracles import tolerances
 from conformance.oracles.expr import Case, as_fn
-from conformance.oracles.verdicts import CheckFailure, snippet, unsupported, will_reproduce
+from conformance.oracles.verdicts import (
+    CheckFailure,
+    fail_if_any,
+    snippet,
+    unsupported,
+    will_reproduce,
+)
 from conformance.oracles.vjp_checks import check_vjp
 
 Answer = Callable[[Any, Case], tuple[Any, Any]]
@@ -56,7 +62,7 @@ def check_each_eagerly(backend: Any, dtype: str) -> None:
         except CheckFailure as exc:
             failed[name] = str(exc)
             ops |= set(case.expr.ops())
-    _raise_for(failed, ops)
+    fail_if_any("size tier", failed, "case", ops)
 
 
 def check_all_compiled(backend: Any, dtype: str) -> None:
@@ -82,14 +88,3 @@ def judge(backend: Any, case: Case, value: Any, grads: Any, text: str, context: 
 
 def _input_owners(names: list[str], dtype: str) -> list[str]:
     return [n for n in names for _ in size_case(n, dtype).inputs]
-
-
-def _raise_for(failed: dict[str, str], ops: set[str]) -> None:
-    if failed:
-        raise CheckFailure(
-            "size tier",
-            f"failing case(s): {', '.join(failed)}",
-            "every case passes",
-            detail="\n\n".join(f"-- failing case {n} --\n{t}" for n, t in failed.items()),
-            ops=ops,
-        )

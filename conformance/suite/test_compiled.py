@@ -19,6 +19,7 @@ from conformance.oracles.expr import Case, _literal, _short, as_fn, repro
 from conformance.oracles.first_order import Tracer
 from conformance.oracles.verdicts import (
     CheckFailure,
+    fail_if_any,
     require,
     unsupported,
     will_reproduce,
@@ -160,19 +161,13 @@ def test_one_graph_of_every_op_compiles_to_the_analytic_value_and_gradient_in_ev
     """One expression using every op the engine has, through each compiled program the
     engine offers, has the chain rule's value and gradients: each op's compiled rule is
     judged in each program, whatever the random draws reach."""
-    failures = []
+    failures: dict[str, str] = {}
     for program in _programs(backend):
         try:
             check_compiled(backend, program, every_op_case(available(backend), dtype))
         except CheckFailure as exc:
-            failures.append(f"-- program {program} --\n{exc}")
-    if failures:
-        raise CheckFailure(
-            "compiled every-op graph",
-            f"{len(failures)} failing program(s)",
-            "every program passes",
-            detail="\n\n".join(failures),
-        )
+            failures[program] = str(exc)
+    fail_if_any("compiled every-op graph", failures, "program")
 
 
 @pytest.mark.claim("CE-1")

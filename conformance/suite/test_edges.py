@@ -32,7 +32,7 @@ from conformance.engine import Unsupported, xfails
 from conformance.engine.ops import available, cover
 from conformance.oracles.expr import apply, describe, repro
 from conformance.oracles.first_order import NUMPY, analytic
-from conformance.oracles.verdicts import CheckFailure, require, unsupported
+from conformance.oracles.verdicts import CheckFailure, fail_if_any, require, unsupported
 from conformance.oracles.vjp_checks import run_vjp
 from conformance.specs import claim
 from conformance.suite.vacuity import exercised
@@ -182,15 +182,8 @@ def grid_test(
         if answers is not None:  # each case reproduces through the compiler, alone
             failed = {op: _compiled(text) for op, text in failed.items()}
             repros = {op: _compiled(text) for op, text in repros.items()}
-        names = ", ".join(failed)
-        details = "\n\n".join(f"-- failing op {op} --\n{text}" for op, text in failed.items())
-        raise CheckFailure(
-            f"{claim_id} grid",
-            f"failing op(s): {names}",
-            "every op passes",
-            detail=details,
-            repro=repros[next(iter(failed))] or None,
-            ops=failed,
+        fail_if_any(
+            f"{claim_id} grid", failed, ops=failed, repro=repros[next(iter(failed))] or None
         )
 
 

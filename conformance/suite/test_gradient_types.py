@@ -16,7 +16,14 @@ from conformance.generation.op_cases import op_cases
 from conformance.generation.strategies import cases
 from conformance.oracles.expr import Case, as_fn, repro
 from conformance.oracles.first_order import Tracer, analytic, inputs_reaching_output
-from conformance.oracles.verdicts import CheckFailure, require, snippet, unsupported
+from conformance.oracles.verdicts import (
+    CheckFailure,
+    fail_if_any,
+    require,
+    snippet,
+    unsupported,
+    will_reproduce,
+)
 from conformance.specs import claim
 from conformance.suite.vacuity import exercised
 
@@ -32,6 +39,7 @@ def check_types(backend: Any, case: Case) -> None:
         "print(value, grads)", "print(bk.describe(value), [bk.describe(g) for g in grads])"
     )
     cover(case.expr.ops())
+    will_reproduce(text)
     value, grads = backend.native_vjp(
         as_fn(case.expr, backend, case.dtype), list(case.inputs), case.dtype, case.cotangent
     )
@@ -79,20 +87,18 @@ def test_the_worked_examples_gradients_have_their_leaves_type_shape_and_dtype(
     ops = available(backend)
     if not {"add", "sub", "mul", "sum"} <= ops:
         unsupported("the worked example needs add, sub, mul and sum")
-    failures = []
+    failures: dict[str, str] = {}
     for shape_class in spec.params["shape_classes"]:
         try:
             check_types(backend, _worked_case(_SHAPES[shape_class], dtype))
         except CheckFailure as exc:
-            failures.append(f"-- leaves {shape_class} --\n{exc}")
-    if failures:
-        raise CheckFailure(
-            "gradient types of the worked example",
-            f"{len(failures)} failing shape class(es)",
-            "every shape class passes",
-            detail="\n\n".join(failures),
-            repro=snippet(backend, "# see each shape class's reproduction above"),
-        )
+            failures[shape_class] = str(exc)
+    fail_if_any(
+        "gradient types of the worked example",
+        failures,
+        "shape class",
+        repro=snippet(backend, "# see each shape class's reproduction above"),
+    )
 
 
 @pytest.mark.claim("GT-1")
@@ -112,14 +118,7 @@ def test_each_ops_gradients_have_their_leaves_type_shape_and_dtype(
             except CheckFailure as exc:
                 failed[op] = f"({item.shape_class}) {exc}"
                 break
-    if failed:
-        raise CheckFailure(
-            "gradient types, op by op",
-            f"failing op(s): {', '.join(failed)}",
-            "every op passes",
-            detail="\n\n".join(f"-- failing op {op} --\n{text}" for op, text in failed.items()),
-            ops=failed,
-        )
+    fail_if_any("gradient types, op by op", failed, ops=failed)
 
 
 @pytest.mark.claim("GT-1")
