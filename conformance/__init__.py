@@ -39,6 +39,7 @@ for _old, _module in {
 }.items():
     sys.modules[f"{__name__}.{_old}"] = _module
     globals()[_old] = _module
+del _old, _module
 
 ScalarBackend = _scalar.ScalarBackend
 
