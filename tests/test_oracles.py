@@ -434,3 +434,16 @@ def test_repro_snippets_rerun_the_case_exactly(
         )
         assert np.array_equal(scope["value"], value)
         assert all(np.array_equal(a, b) for a, b in zip(scope["grads"], grads, strict=True))
+
+
+def test_each_size_case_states_its_largest_input_and_combines_with_the_others():
+    """The size tier's declared element counts (what max_elements is held to) are the
+    built cases', and the combined program names each input's case."""
+    from conformance.generation.sizes import SIZE_CASES, combined_case, size_case
+
+    for c in SIZE_CASES:
+        case = size_case(c.name, "float32")
+        assert max(np.size(x) for x in case.inputs) == c.elements, c.name
+    names = [c.name for c in SIZE_CASES if c.compiled]
+    case, owners = combined_case(names, "float32")
+    assert len(owners) == len(case.inputs) and set(owners) == set(names)

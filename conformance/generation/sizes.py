@@ -43,6 +43,7 @@ class SizeCase:
     # records the computation on a tracer: its output node and output gradient (None for
     # a scalar output)
     build: Callable[[Tracer, np.random.Generator, str], tuple[int, np.ndarray | None]]
+    elements: int  # its largest input's element count (what max_elements is held to)
     # run compiled too (CE-1): what a compiler rewrites at size, a long reduction, a long
     # softmax row, a matmul with a long inner side, a fused chain; the others' kernels are
     # the eager engine's, judged by CR-1 (compiling all nine doubles the tier's time)
@@ -86,27 +87,30 @@ def _chain(tr: Tracer, rng: np.random.Generator, dtype: str) -> tuple[int, Any]:
 
 
 SIZE_CASES: tuple[SizeCase, ...] = (
-    SizeCase(f"sum of {LONG}", frozenset({"sum"}), _reduce("sum", (LONG,), None), True),
-    SizeCase(f"mean of {LONG}", frozenset({"mean"}), _reduce("mean", (LONG,), None)),
-    SizeCase(f"max of {ARGMAX}", frozenset({"max"}), _reduce("max", (ARGMAX,), None)),
-    SizeCase(f"prod of {LONG}", frozenset({"prod"}), _reduce("prod", (LONG,), None)),
-    SizeCase(f"sum of (4, {ROW}) rows", frozenset({"sum"}), _reduce("sum", (4, ROW), 1)),
+    SizeCase(f"sum of {LONG}", frozenset({"sum"}), _reduce("sum", (LONG,), None), LONG, True),
+    SizeCase(f"mean of {LONG}", frozenset({"mean"}), _reduce("mean", (LONG,), None), LONG),
+    SizeCase(f"max of {ARGMAX}", frozenset({"max"}), _reduce("max", (ARGMAX,), None), ARGMAX),
+    SizeCase(f"prod of {LONG}", frozenset({"prod"}), _reduce("prod", (LONG,), None), LONG),
+    SizeCase(f"sum of (4, {ROW}) rows", frozenset({"sum"}), _reduce("sum", (4, ROW), 1), 4 * ROW),
     SizeCase(
         f"logsumexp of (4, {ROW}) rows",
         frozenset({"logsumexp"}),
         _reduce("logsumexp", (4, ROW), 1),
+        4 * ROW,
     ),
     SizeCase(
         f"softmax of (4, {ROW}) rows",
         frozenset({"softmax"}),
         _reduce("softmax", (4, ROW), 1),
+        4 * ROW,
         True,
     ),
-    SizeCase(f"(4, {ROW}) @ ({ROW}, 3)", frozenset({"matmul"}), _matmul, True),
+    SizeCase(f"(4, {ROW}) @ ({ROW}, 3)", frozenset({"matmul"}), _matmul, 4 * ROW, True),
     SizeCase(
         f"elementwise chain over {LONG}",
         frozenset({"mul", "tanh", "sin", "add", "exp", "neg", "sum"}),
         _chain,
+        LONG,
         True,
     ),
 )
@@ -121,27 +125,23 @@ def size_case(name: str, dtype: str) -> Case:
     """The case called ``name`` in ``dtype``, with its inputs (the same every call)."""
     tr = Tracer()
     out, v = _BY_NAME[name].build(tr, _rng(name, dtype), dtype)
-    return Case(
-        tr.expr(out),
-        tuple(tr.values[k] for k, n in enumerate(tr.nodes) if n.op == "input"),
-        dtype,
-        v,
-    )
+    return Case(tr.expr(out), _inputs(tr), dtype, v)
 
 
-def combined_case(names: Sequence[str], dtype: str) -> Case:
+def combined_case(names: Sequence[str], dtype: str) -> tuple[Case, list[str]]:
     """The cases called ``names`` as one scalar expression (each output paired with its
     output gradient, then all added): one compilation runs them all, and each input's
-    gradient is still its own case's."""
+    gradient is still its own case's. Also the name of the case each input belongs to."""
     tr = Tracer()
-    total = None
+    total, owners = None, list[str]()
     for name in names:
         out, v = _BY_NAME[name].build(tr, _rng(name, dtype), dtype)
+        owners += [name] * (tr.n_inputs - len(owners))
         if v is not None:
             out = tr.apply("sum", (tr.apply("mul", (out, tr.const(v))),))
         total = out if total is None else tr.apply("add", (total, out))
     assert total is not None, "no case named"
-    return Case(tr.expr(total), _inputs(tr), dtype)
+    return Case(tr.expr(total), _inputs(tr), dtype), owners
 
 
 def _inputs(tr: Tracer) -> tuple[np.ndarray, ...]:

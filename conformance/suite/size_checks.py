@@ -4,7 +4,6 @@ judged by the oracle with the size tier's tolerance."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from conformance.engine.ops import available
@@ -20,16 +19,13 @@ from conformance.oracles.verdicts import (
 )
 from conformance.oracles.vjp_checks import check_vjp
 
-Answer = Callable[[Any, Case], tuple[Any, Any]]
-
 
 def runnable(backend: Any, dtype: str) -> list[str]:
     """The size cases the engine has the ops for and may hold (its ``max_elements``);
     unsupported when there is none."""
     ops, limit = available(backend), getattr(backend, "max_elements", None)
-    names = [c.name for c in SIZE_CASES if c.ops <= ops]
-    if limit is not None:
-        names = [n for n in names if elements(size_case(n, dtype)) <= limit]
+    fits = [c for c in SIZE_CASES if limit is None or c.elements <= limit]
+    names = [c.name for c in fits if c.ops <= ops]
     if not names:
         unsupported("no size case fits the engine's ops and max_elements")
     return names
@@ -72,11 +68,11 @@ def check_all_compiled(backend: Any, dtype: str) -> None:
     names = [n for n in runnable(backend, dtype) if n in compiled]
     if not names:
         unsupported("no compiled size case fits the engine's ops")
-    case = combined_case(names, dtype)
-    text = _repro(backend, f"combined_case({names!r}, {dtype!r})", "compiled_vjp")
+    case, owners = combined_case(names, dtype)
+    text = _repro(backend, f"combined_case({names!r}, {dtype!r})[0]", "compiled_vjp")
     will_reproduce(text)
     value, grads = backend.compiled_vjp(as_fn(case.expr, backend, dtype), list(case.inputs), dtype)
-    inputs = ", ".join(f"x{i}: {n}" for i, n in enumerate(_input_owners(names, dtype)))
+    inputs = ", ".join(f"x{i}: {n}" for i, n in enumerate(owners))
     judge(backend, case, value, grads, text, f"\n(size tier, compiled; inputs {inputs})")
 
 
@@ -84,7 +80,3 @@ def judge(backend: Any, case: Case, value: Any, grads: Any, text: str, context: 
     """The oracle's verdict with the size tier's tolerance for the case's longest input."""
     factor = tolerances.size_factor(elements(case), case.dtype)
     check_vjp(backend, case, value, grads, "gradient", context, text, scale_factor=factor)
-
-
-def _input_owners(names: list[str], dtype: str) -> list[str]:
-    return [n for n in names for _ in size_case(n, dtype).inputs]
