@@ -64,6 +64,9 @@ class EdgeCase:
         p.text(repr(self))
 
 
+Answer = tuple[Any, Sequence[Any]]  # (value, grads) an engine gave for an EdgeCase
+
+
 def rounded(x: Any, dtype: str) -> np.ndarray:
     with np.errstate(over="ignore"):
         return np.asarray(x, dtype=np.float64).astype(dtype).astype(np.float64)

@@ -10,19 +10,16 @@ combined program (unsupported).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from conformance.edges.tiers import EdgeCase
+from conformance.edges.tiers import Answer, EdgeCase
 from conformance.engine.ops import available, cover
 from conformance.oracles.expr import Case, as_fn, evaluate, repro
 from conformance.oracles.first_order import Tracer
 from conformance.oracles.verdicts import unsupported, will_reproduce
-
-Answer = tuple[Any, Sequence[Any]]
-
 
 Span = tuple[int, int, tuple[int, ...], int, int]
 

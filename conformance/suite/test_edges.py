@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from conformance.edges import judge, reference
 from conformance.edges.internal import internal_nonfinite_cases
 from conformance.edges.tiers import (
+    Answer,
     EdgeCase,
     at_kink,
     extreme_cases,
@@ -50,9 +51,6 @@ def _ops(backend: Any, claim_id: str, dtype: str | None = None) -> list[str]:
     if not ops:
         unsupported(f"the engine has none of {claim_id}'s ops ({', '.join(listed)})")
     return ops
-
-
-Answer = tuple[Any, Sequence[Any]]  # (value, grads) an engine gave for a case
 
 
 def _run(backend: Any, edge: EdgeCase, answer: Answer | None = None) -> tuple[Any, list[Any]]:
