@@ -39,14 +39,21 @@ class Run:
         }
 
 
-def run_suite(backend: str, report: Path, *extra: str, env: dict[str, str] | None = None) -> Run:
-    """Run the suite against ``backend`` with the options ``extra``, reports under ``report``."""
+def run_suite(
+    backend: str,
+    report: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+) -> Run:
+    """Run the suite against ``backend`` with the options ``extra``, reports under ``report``
+    (from ``cwd``: the checkout whose code runs, where the package is not installed)."""
     argv = [sys.executable, "-m", "conformance.run.cli", "--backend", backend, "--profile", "ci"]
     argv += ["--quiet", "--report-dir", str(report), *extra]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
-        argv, capture_output=True, check=False, cwd=ROOT, env={**os.environ, **(env or {})}
+        argv, capture_output=True, check=False, cwd=cwd, env={**os.environ, **(env or {})}
     )
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

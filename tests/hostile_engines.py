@@ -42,7 +42,7 @@ def _neg_with_backward(action: Callable[[], None]) -> type[torch.autograd.Functi
     return Neg
 
 
-def _hostile(name: str, action: Callable[[], None]) -> type[TorchBackend]:
+def hostile(name: str, action: Callable[[], None]) -> type[TorchBackend]:
     function = _neg_with_backward(action)
 
     class Hostile(TorchBackend):
@@ -54,11 +54,11 @@ def _hostile(name: str, action: Callable[[], None]) -> type[TorchBackend]:
     return Hostile
 
 
-ExitZero = _hostile("ExitZero", lambda: os._exit(0))
-ExitThree = _hostile("ExitThree", lambda: os._exit(3))
-Abort = _hostile("Abort", os.abort)
-Segfault = _hostile("Segfault", _segfault)
-NativeHang = _hostile("NativeHang", _hang_in_native_code)
+ExitZero = hostile("ExitZero", lambda: os._exit(0))
+ExitThree = hostile("ExitThree", lambda: os._exit(3))
+Abort = hostile("Abort", os.abort)
+Segfault = hostile("Segfault", _segfault)
+NativeHang = hostile("NativeHang", _hang_in_native_code)
 
 
 class DiesInWorkers(TorchBackend):

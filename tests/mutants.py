@@ -528,6 +528,9 @@ class ProdOverInputBackend(TorchBackend):
     which reaches zeros) catches it: not in tests/test_mutants.py."""
 
     name = "mutant-prod-over-input"
+    # its prod is its own: torch's expected failure in prod (tiny and huge factors) would
+    # excuse this bug too
+    expected_failures = None
 
     def prod(self, a: Any, axis: int | None = None) -> Any:
         return _ProdOverInput.apply(a, axis)
@@ -858,3 +861,65 @@ class ThreeKinksBackend(TorchBackend):
 
 # bug: |a|' = a / |a|, 0 / 0 = NaN at the kink
 _AbsByRatio = _elementwise(torch.abs, lambda a: a / a.abs())
+
+
+# -- one wrong op of each kind, which CR-1 alone must catch (tests/test_op_strata.py) --------
+
+
+# bug: the derivative of log is 1.5 / a, not 1 / a
+_LogScaled = _elementwise(torch.log, lambda a: 1.5 / a)
+
+
+class LogScaledBackend(TorchBackend):
+    """log's derivative is 1.5 times too large (an elementwise op)."""
+
+    name = "mutant-log-scaled"
+
+    def log(self, a: Any) -> Any:
+        return _LogScaled.apply(a)
+
+
+class _DivForgetsNumerator(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = ctx.saved_tensors
+        # bug: the divisor's gradient is -g / b^2, the numerator a forgotten
+        return _sum_to(g / b, a.shape), _sum_to(-g / (b * b), b.shape)
+
+
+class DivForgetsNumeratorBackend(TorchBackend):
+    """div's gradient for the divisor leaves out the numerator (a binary op)."""
+
+    name = "mutant-div-forgets-numerator"
+
+    def div(self, a: Any, b: Any) -> Any:
+        return _DivForgetsNumerator.apply(a, b)
+
+
+class _MinGradientToLargest(Fn):
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, axis: int | None) -> torch.Tensor:
+        return _reduce_saving(ctx, torch.amin, a, axis)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None]:
+        a, _ = ctx.saved_tensors
+        # bug: max's mask, copied into min: the gradient goes to the largest element
+        top = torch.amax(a) if ctx.axis is None else torch.amax(a, dim=ctx.axis)
+        hit = (a == _spread_back(top, ctx.axis, a.shape)).to(g.dtype)
+        return _spread_back(g, ctx.axis, a.shape) * hit, None
+
+
+class MinGradientToLargestBackend(TorchBackend):
+    """min's backward sends the gradient to the largest element, not the smallest (a
+    reduction)."""
+
+    name = "mutant-min-gradient-to-largest"
+
+    def min(self, a: Any, axis: int | None = None) -> Any:
+        return _MinGradientToLargest.apply(a, axis)

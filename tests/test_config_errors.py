@@ -25,12 +25,11 @@ BROKEN_MODULES = {
     ],
 )
 def test_an_adapter_module_that_fails_to_import_is_named_with_its_exception(
-    cli, tmp_path, monkeypatch, module, fragment
+    cli, tmp_path, module, fragment
 ):
     """Any exception while importing the adapter's module names the module and the exception."""
     (tmp_path / f"{module}.py").write_text(BROKEN_MODULES[module], encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    proc = cli("--backend", f"{module}:Adapter", "--claims", "GR-1")
+    proc = cli("--backend", f"{module}:Adapter", "--claims", "GR-1", cwd=tmp_path)
     assert proc.returncode == 2
     assert one_line_error(proc).startswith(
         f"{PREFIX}backend '{module}:Adapter': importing module '{module}' {fragment}"

@@ -13,7 +13,10 @@ from conformance.edges.tiers import (
     kink_grid,
     nonfinite_grid,
     one_op_case,
+    order_free,
+    prod_factors,
 )
+from conformance.oracles.tolerances import policy
 from conformance.specs import all_claims
 
 DTYPES = ("float32", "float64")
@@ -106,3 +109,40 @@ def test_every_grid_has_a_reference_for_every_listed_op(dtype):
         for edge in kink_grid(op, dtype):
             intervals, _ = reference.subgradients(edge, {})
             assert all(np.all(lo <= hi) for lo, hi in intervals)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prods_grid_holds_each_special_row_alone_and_all_rows_together(dtype):
+    """No row's zero can pick the formula for a row that overflows or underflows: each
+    row of the tensor holding them all is also a tensor of its own."""
+    cases = [e for e in extreme_grid("prod", dtype) if e.axis == 1]
+    together = max(cases, key=lambda e: e.case.inputs[0].shape[0]).case.inputs[0]
+    alone = [e.case.inputs[0].tolist() for e in cases if e.case.inputs[0].shape[0] == 1]
+    assert together.shape[0] > 1 and sorted([row] for row in together.tolist()) == sorted(alone)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prods_grid_has_products_that_overflow_and_underflow_where_gradients_do_not(dtype):
+    """One row's product is inf and another's 0, each with true gradients that are finite
+    and far above the tolerance's atol."""
+    atol = policy(dtype).atol
+    seen = set()
+    for edge in extreme_grid("prod", dtype):
+        if edge.axis == 1 and edge.case.inputs[0].shape[0] == 1:
+            value, (grad,) = reference.exact(edge)
+            big = np.all(np.isfinite(grad)) and np.max(np.abs(grad)) > 1e3 * atol
+            seen |= {"overflow"} if np.isinf(value).all() and big else set()
+            seen |= {"underflow"} if (value == 0).all() and big else set()
+    assert seen == {"overflow", "underflow"}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prod_cases_keep_clear_of_products_that_depend_on_the_order_of_multiplying(dtype):
+    """Huge factors overflowing before tiny ones bring them back, tiny ones underflowing
+    before huge ones, or inf meeting a zero (NaN), depend on an engine's order: such
+    inputs are out, the grid's are in."""
+    f, s = prod_factors(dtype)
+    for x in ([f, f, f, f, 1 / f, 1 / f], [s, s, f, f, 1.5, 2.0], [0.0, f, f, f, f, 1.0]):
+        assert not order_free(np.asarray(x), None, dtype), x
+    for edge in extreme_grid("prod", dtype):
+        assert order_free(edge.case.inputs[0], edge.axis, dtype)

@@ -303,7 +303,7 @@ def test_generated_cases_cover_every_op_and_feature() -> None:
     negative bases, reductions with and without axis, shared inputs and constants."""
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=400, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=800, deadline=None, database=None, derandomize=True)
     @given(case=S.cases("float64", ops=ALL))
     def collect(case: E.Case) -> None:
         values, _ = O.forward(case.expr, case.inputs)

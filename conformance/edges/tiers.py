@@ -9,7 +9,8 @@ Each draw is one op applied to arrays that mix the tier's special values with or
 ones (so that what a special value must not reach is there to be checked), with a
 cotangent of ordinary values: an :class:`EdgeCase`. The values are chosen per op and per
 dtype, and always well clear of a threshold where a correctly rounded result could go
-either way (an overflow boundary), so that a correct engine is never blamed.
+either way (an overflow boundary), and of products whose value depends on the order of
+multiplying (:func:`order_free`), so that a correct engine is never blamed.
 """
 
 from __future__ import annotations
@@ -95,11 +96,9 @@ def extreme_pool(op: str, dtype: str, exponent: float | None = None) -> list[flo
     mid = 1e-30 if dtype == "float32" else 1e-300  # tiny but normal
     if op == "exp":
         return [0.0, -0.0, t, -t, e - 1, e - 3, -(e - 1), -(e + 30), e + 1, -1e4, 1e4, -b]
-    if op == "prod":  # zeros, and factors whose products of 3 stay finite, of 4 overflow
-        # (no tiny factor: with huge ones it makes a product underflow whose gradient does
-        # not, which result / x, torch's formula, then loses: a finding left for later)
-        f = 1e10 if dtype == "float32" else 1e80
-        return [0.0, -0.0, 0.0, f, -f, 1 / f]
+    if op == "prod":
+        f, s = prod_factors(dtype)
+        return [0.0, -0.0, 0.0, f, -f, 1 / f, s, -s]
     if op == "log":
         return [t, 4 * t, mid, float(np.nextafter(np.float32(1), 2)), b / 4, b, 0.0]
     if op == "sqrt":
@@ -118,6 +117,42 @@ def extreme_pool(op: str, dtype: str, exponent: float | None = None) -> list[flo
     if op == "div":  # the divisor's values: quotients up to ~2/tiny, squares under/overflow
         return [t, -t, 4 * t, b, -b, mid]
     raise ValueError(f"no extreme values for {op!r}")
+
+
+def prod_factors(dtype: str) -> tuple[float, float]:
+    """prod's huge and tiny factors in ``dtype``: products of 3 huge ones stay finite, of
+    4 overflow; a tiny one squared underflows past the smallest subnormal, while times
+    ordinary values it stays far above the tolerance's atol, so a product can underflow
+    to 0 where its gradient (the product of the others) does not."""
+    return (1e10, 1e-25) if dtype == "float32" else (1e80, 1e-200)
+
+
+def order_free(x: np.ndarray, axis: int | None, dtype: str) -> bool:
+    """Whether each product that prod along ``axis`` and its gradient take (each group's,
+    and each group's less one factor) is the same, up to rounding, in every order of
+    multiplying. Engines order a reduction as they please, so a partial product that
+    overflows where the whole is finite, or underflows where it is not 0, would blame a
+    correct engine for its order."""
+    groups = x.reshape(1, -1) if axis is None else np.moveaxis(x, axis, -1)
+    rows = groups.reshape(-1, groups.shape[-1])
+    products = [(row, *(np.delete(row, k) for k in range(len(row)))) for row in rows]
+    return all(_in_any_order(factors, dtype) for group in products for factors in group)
+
+
+def _in_any_order(factors: np.ndarray, dtype: str) -> bool:
+    """Whether the product of ``factors`` is the same in every order of multiplying: what
+    some order reaches on the way (an overflow, a value below the normal range) must not
+    change it."""
+    lim = Limits.of(dtype)
+    logs = np.log(np.abs(factors[factors != 0]))
+    overflow = np.sum(logs[logs > 0]) > np.log(lim.big)
+    underflow = np.sum(logs[logs < 0]) < np.log(lim.tiny)
+    total = np.sum(logs)
+    if np.any(factors == 0) or total < np.log(lim.tiny):
+        return not overflow  # 0 (or below the atol) in any order, unless 0 * inf gives NaN
+    if total > np.log(lim.big):
+        return not underflow  # inf in any order, unless 0 * inf gives NaN
+    return not (overflow or underflow)
 
 
 def softmax_rows(dtype: str) -> st.SearchStrategy[list[float]]:
@@ -187,8 +222,9 @@ def extreme_cases(draw: Any, dtype: str, ops: Sequence[str]) -> EdgeCase:
         shape = x.shape[:axis] + x.shape[axis + 1 :] if op == "logsumexp" else x.shape
         return one_op_case(op, [x], dtype, _cotangent(draw, shape, dtype), axis=axis)
     if op == "prod":
-        x = draw(_array(extreme_pool(op, dtype), dtype, (2, 3)))
         axis = draw(st.sampled_from([None, 0, 1]))
+        arrays = _array(extreme_pool(op, dtype), dtype, (2, 3))
+        x = draw(arrays.filter(lambda x: order_free(x, axis, dtype)))
         out = () if axis is None else x.shape[:axis] + x.shape[axis + 1 :]
         return one_op_case(op, [x], dtype, _cotangent(draw, out, dtype), axis=axis)
     shape = draw(_SHAPES)
@@ -333,9 +369,23 @@ def _rows_grid(op: str, rows: Sequence[Sequence[float]], dtype: str) -> list[Edg
 def extreme_grid(op: str, dtype: str) -> list[EdgeCase]:
     """SR-1's deterministic part: ``op`` at every one of its extreme values at once."""
     if op == "prod":
-        f = 1e10 if dtype == "float32" else 1e80
-        rows = [[0.0, 1.5, -0.75, 2.0], [0.0, 0.0, 1.25, 1.0], [f, f, f, 1.5], [f, -f, f, f]]
-        return _rows_grid(op, rows, dtype)
+        f, s = prod_factors(dtype)
+        # one zero, two zeros, huge factors, and a product that overflows and one that
+        # underflows to 0, each where products of the others (the gradient) do not
+        rows = [
+            [0.0, 1.5, -0.75, 2.0],
+            [0.0, 0.0, 1.25, 1.0],
+            [f, f, f, 1.5],
+            [f, -f, f, f],
+            [s, -s, 1.5, 2.0],
+        ]
+        # Each row in a tensor of its own, since an engine may pick its gradient's formula
+        # per tensor (torch: the exact products of the others for the whole tensor if it
+        # holds a zero, else prod / x): rows with zeros must not choose it for the others.
+        # All rows in one tensor too, which is distinct: it judges that zero-safe path on
+        # the rows that overflow and underflow.
+        alone = [edge for row in rows for edge in _rows_grid(op, [row], dtype)]
+        return alone + _rows_grid(op, rows, dtype)
     if op in SOFTMAX_LIKE:
         e = Limits.of(dtype).exp_max
         rows = [

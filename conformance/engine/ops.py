@@ -10,6 +10,7 @@ raises anything else is available: its error is the engine's, and is judged.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -100,10 +101,14 @@ def missing(backend: Any, needed: Iterable[str]) -> list[str]:
     return [op for op in ALL_OPS if op in wanted and op not in have]
 
 
-# the ops the running check's judged examples exercised, and the running example's (one
+# the ops the running check's judged examples exercised, and in how many of them each op
+# was designated (conformance.generation.strata); the running example's the same (one
 # check runs at a time per process): an example the engine could not run covers nothing
 _covered: set[str] = set()
+_designated: Counter[str] = Counter()
 _pending: set[str] = set()
+_pending_designated: set[str] = set()
+_checks = 0  # checks started in this process: a check's designations are its own
 
 
 def cover(ops: Iterable[str]) -> None:
@@ -111,16 +116,40 @@ def cover(ops: Iterable[str]) -> None:
     _pending.update(op for op in ops if op in ALL_OPS)
 
 
+def designate(ops: Iterable[str]) -> None:
+    """Record that the running example was drawn with ``ops`` designated
+    (:mod:`conformance.generation.strata`)."""
+    _pending_designated.update(ops)
+
+
 def settle(judged: bool) -> None:
-    """End the running example: its ops count as covered if it was judged."""
+    """End the running example: its ops count as covered if it was judged, and its
+    designated ops as designated if it also put them to the test."""
     if judged:
         _covered.update(_pending)
+        _designated.update(_pending_designated & _pending)
     _pending.clear()
+    _pending_designated.clear()
 
 
 def start_check() -> None:
+    global _checks
+    _checks += 1
     _covered.clear()
+    _designated.clear()
     _pending.clear()
+    _pending_designated.clear()
+
+
+def check_number() -> int:
+    """Which check of this process is running (0 before the first)."""
+    return _checks
+
+
+def times_designated(op: str) -> int:
+    """In how many of the running check's judged examples so far ``op`` was designated
+    and put to the test."""
+    return _designated[op]
 
 
 def covered() -> list[str]:

@@ -17,6 +17,8 @@ from conformance.errors import ConfigError
 
 ENV_VAR = "AUTOGRAD_CONFORMANCE_BACKEND"
 ENTRY_POINT_GROUP = "autograd_conformance.backends"
+# set by the supervisor for its children: the folder the command was run from
+CALLER_DIR_VAR = "AUTOGRAD_CONFORMANCE_CALLER_DIR"
 DEFAULT_BACKEND = "torch"
 DTYPES = ("float32", "float64")
 
@@ -80,8 +82,11 @@ def _import_target(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"backend {target!r}: expected a registered name or 'module:attribute'")
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())  # a user's own adapter module, as `python -m` finds it
+    # a user's own adapter module, as `python -m` finds it: in the folder the command was
+    # run from (a supervised run's processes work in a scratch folder of their own)
+    home = os.environ.get(CALLER_DIR_VAR) or os.getcwd()
+    if home not in sys.path:
+        sys.path.append(home)
     try:
         module = importlib.import_module(module_name)
     except ConfigError:
@@ -90,7 +95,9 @@ def _import_target(target: str) -> Any:
         raise ConfigError(
             f"backend {target!r}: cannot import {module_name!r} ({exc}); install it or fix the path"
         ) from None
-    except (Exception, SystemExit) as exc:  # the adapter's own module is broken: say where
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the adapter's own module is broken: say where
         raise ConfigError(
             f"backend {target!r}: importing module {module_name!r} raised {_describe(exc)};"
             " fix that module"
@@ -110,9 +117,9 @@ def _construct(factory: Any, spec: str, device: str | None) -> Any:
     kwargs = {} if device is None else {"device": device}
     try:
         return factory(**kwargs)
-    except ConfigError:
+    except (ConfigError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit, a test runner's skip: the adapter is broken
         if isinstance(exc, TypeError) and device is not None:
             raise ConfigError(
                 f"backend {spec!r} takes no --device option ({_describe(exc)})"

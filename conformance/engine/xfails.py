@@ -9,11 +9,17 @@ Format (TOML), one table per entry::
     reason = "why the engine deviates" # required
     ops = ["relu"]                     # optional: the ops the deviation is in
     versions = { torch = ">=2.11" }    # optional: the engine releases it is seen in
+    others_pass = ["jax"]              # optional: other engines the reason says get it right
 
 ``versions`` names packages as the backend's ``versions()`` does, each with a PEP 440
 range (see :mod:`conformance.engine.versions`): the entry applies only where every named
 package's release is in its range, and is left out elsewhere. Keep the range open at the
 top while the deviation is unfixed.
+
+``others_pass`` names, as registered backends, the other engines that the reason says do
+not deviate ("jax gives the finite value"): each, where installed, must pass the entry's
+test on its ops (tests/test_xfail_claims.py), and a reason naming another engine must
+list it here.
 
 An entry matching no test is an error (the file would rot silently), and an expected
 failure that passes fails the run (strict), so fixed deviations get noticed. Hypothesis
@@ -41,6 +47,7 @@ class ExpectedFailure:
     source: str = ""
     ops: tuple[str, ...] = ()
     versions: tuple[tuple[str, str], ...] = ()  # (package, range)
+    others_pass: tuple[str, ...] = ()
 
     def uncovered(self, error: BaseException) -> str:
         """Why this entry does not excuse ``error`` ('' when it does). An entry naming
@@ -86,13 +93,14 @@ def load(path: Path) -> list[ExpectedFailure]:
         where = f"expected-failure file {path.name}, entry {i}"
         if not isinstance(raw, dict) or not raw.get("claim") or not raw.get("reason"):
             raise ConfigError(f"{where}: needs fields 'claim' and 'reason'")
-        unknown = set(raw) - {"claim", "reason", "test", "dtype", "ops", "versions"}
+        unknown = set(raw) - {"claim", "reason", "test", "dtype", "ops", "versions", "others_pass"}
         if unknown:
             raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}")
         raw["reason"] = " ".join(str(raw["reason"]).split())  # one line in every report
-        if not isinstance(raw.get("ops", []), list):
-            raise ConfigError(f"{where}: field 'ops' must be a list of op names")
-        raw["ops"] = tuple(raw.get("ops", ()))
+        for key, what in (("ops", "op names"), ("others_pass", "backend names")):
+            if not isinstance(raw.get(key, []), list):
+                raise ConfigError(f"{where}: field {key!r} must be a list of {what}")
+            raw[key] = tuple(raw.get(key, ()))
         versions = raw.get("versions", {})
         if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):
             raise ConfigError(f"{where}: field 'versions' must be a table of package = range")

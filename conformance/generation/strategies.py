@@ -11,13 +11,15 @@ extra ops' parameters are drawn to fit: clip's bounds between the values, take's
 repeating, reshape to a shape of the same size, concatenate's partner of matching sides.
 Inputs are drawn already rounded to the dtype under test, so the oracle and the engine
 see the same numbers. A correct engine is then only ever judged on its own arithmetic,
-never blamed for the mathematics.
+never blamed for the mathematics. Each op is chosen by a ticket, so that a check's first
+examples go through every op the engine has (:mod:`conformance.generation.strata`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from hypothesis import assume, reject
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays, mutually_broadcastable_shapes
 
 from conformance.engine import EXTRA_OPS
+from conformance.generation import strata
 from conformance.oracles.conditioning import clip_cuts, domain_ok, reshape_targets, result_ok
 from conformance.oracles.conditioning import well_conditioned as well_conditioned  # read from here
 from conformance.oracles.expr import Case, Expr, Node, Program, evaluate
@@ -63,22 +66,23 @@ def rounded(x: Any, dtype: str) -> np.ndarray:
     return np.asarray(x, dtype=np.float64).astype(dtype).astype(np.float64)
 
 
-@st.composite
+# built once per argument set: a new strategy is validated at its first draw, which took
+# a third of the time of drawing values
+@functools.cache
 def values(
-    draw: Any,
     shape: tuple[int, ...],
     dtype: str,
     sign: str = "mixed",
     low: float = LOW,
     high: float = HIGH,
-) -> np.ndarray:
+) -> st.SearchStrategy[np.ndarray]:
     """An array of magnitudes in [low, high]; all positive, all negative, or mixed signs."""
-    mag = draw(arrays(np.float64, shape, elements=st.floats(low, high)))
+    mags = arrays(np.float64, shape, elements=st.floats(low, high))
     if sign == "mixed":
-        signs = draw(arrays(np.float64, shape, elements=st.sampled_from([-1.0, 1.0])))
+        signs = arrays(np.float64, shape, elements=st.sampled_from([-1.0, 1.0]))
     else:
-        signs = np.full(shape, 1.0 if sign == "positive" else -1.0)
-    return rounded(mag * signs, dtype)
+        signs = st.just(np.full(shape, 1.0 if sign == "positive" else -1.0))
+    return st.tuples(mags, signs).map(lambda ms: rounded(ms[0] * ms[1], dtype))
 
 
 @st.composite
@@ -106,11 +110,21 @@ def _depends_on_input(tr: Tracer) -> list[bool]:
     return out
 
 
+T = TypeVar("T")
+
+
+def _choose(draw: Any, options: Sequence[T]) -> T:
+    """One of ``options``, drawn as ``sampled_from`` draws it (shrinking to the first)
+    from a strategy Hypothesis keeps: building and validating a new ``sampled_from`` at
+    every choice took a tenth of the time of drawing a case."""
+    return options[draw(st.integers(0, len(options) - 1))]
+
+
 def _pick(draw: Any, candidates: Sequence[int]) -> int:
     """Half the time the newest candidate (deep chains), else any (sharing, reuse)."""
     if draw(st.booleans()):
         return candidates[-1]
-    return draw(st.sampled_from(candidates))
+    return _choose(draw, candidates)
 
 
 _PAIRED = ("add", "sub", "mul", "div", "maximum", "minimum")  # broadcasting binary ops
@@ -121,13 +135,17 @@ _AXIS_OPTIONAL = ("sum", "mean", "max", "min", "prod")
 _DRAWN_FIRST = ("clip", "max", "min", "prod", "reshape", "take")
 
 
-def _grow_one(draw: Any, tr: Tracer, op: str, dtype: str, new_inputs: bool) -> bool:
+def _grow_one(
+    draw: Any, tr: Tracer, op: str, dtype: str, new_inputs: bool, first: int | None = None
+) -> bool:
     """Try to add one ``op`` node to ``tr``; give up quietly where it would not be
     well defined, well conditioned and bounded. ``new_inputs``: may matmul (or
-    concatenate) add an input?"""
+    concatenate) add an input? ``first``: the node to take as the first operand."""
     nodes = list(range(len(tr.nodes)))
     # the first operand depends on an input: ops on constants alone have no gradient
     live = [k for k, dep in enumerate(_depends_on_input(tr)) if dep] or nodes
+    if first is not None:
+        live = [first]
 
     def ok(node: Node, args: Sequence[int]) -> bool:
         return domain_ok(node, [tr.values[i] for i in args], [tr.fscales[i] for i in args])
@@ -168,9 +186,7 @@ def _grow_one(draw: Any, tr: Tracer, op: str, dtype: str, new_inputs: bool) -> b
         args, axis = joined
     else:
         if op == "pow":
-            exponent = draw(
-                st.sampled_from(INT_EXPONENTS if draw(st.booleans()) else REAL_EXPONENTS)
-            )
+            exponent = _choose(draw, INT_EXPONENTS if draw(st.booleans()) else REAL_EXPONENTS)
         pool = live
         if op in _AXIS_NEEDED:
             pool = [k for k in live if tr.values[k].ndim >= 1]
@@ -202,13 +218,13 @@ def _parameters(
         low, high = (float(rounded(b, dtype)) for b in sorted(pair))
         return {"bounds": (low, high)}
     if op == "reshape":
-        return {"shape": draw(st.sampled_from(reshape_targets(tr.values[a].shape)))}
+        return {"shape": _choose(draw, reshape_targets(tr.values[a].shape))}
     if op == "take":
         assert axis is not None
         n = tr.values[a].shape[axis]
         indices = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4))
         if draw(st.booleans()):  # a repeated index, whose gradients add up
-            indices.append(draw(st.sampled_from(indices)))
+            indices.append(_choose(draw, indices))
         return {"indices": tuple(indices)}
     return {}
 
@@ -243,17 +259,78 @@ def _concatenated(
 
 def _grow(
     draw: Any, tr: Tracer, dtype: str, ops: Sequence[str], max_ops: int, new_inputs: bool = True
-) -> None:
-    """Add up to ``max_ops`` op nodes. An op that does not fit where it was tried (a
-    domain, a shape) becomes an addition or a sine where the engine has them, so that
-    expressions keep their size."""
+) -> list[int]:
+    """Add up to ``max_ops`` op nodes, each op chosen by a ticket (the check's first
+    examples cycle through its ops: :mod:`conformance.generation.strata`). The
+    designated ops' nodes."""
     if not ops:
+        return []
+    designated: list[int] = []
+    # each op with its own draws, an element of a list: shrinking deletes an element, so
+    # it takes an op out of an expression without changing how the others are drawn
+    draw(st.lists(_one_op(tr, dtype, ops, new_inputs, designated), min_size=1, max_size=max_ops))
+    return designated
+
+
+@st.composite
+def _one_op(
+    draw: Any, tr: Tracer, dtype: str, ops: Sequence[str], new_inputs: bool, designated: list[int]
+) -> None:
+    """Add one op node, a designated op's to ``designated``. An op that does not fit where
+    it was tried (a domain, a shape) becomes an addition or a sine where the engine has
+    them, so that expressions keep their size."""
+    op, due = strata.op_for(draw(strata.TICKETS), ops)
+    node = _place(draw, tr, op, dtype, ops, new_inputs) if due else None
+    if node is not None:
+        designated.append(node)
         return
-    fallbacks = [op for op in ("add", "sin") if op in ops]
-    for op in draw(st.lists(st.sampled_from(ops), min_size=1, max_size=max_ops)):
-        for attempt in (op, *fallbacks):
-            if _grow_one(draw, tr, attempt, dtype, new_inputs):
+    for attempt in (op, *(fallback for fallback in ("add", "sin") if fallback in ops)):
+        if _grow_one(draw, tr, attempt, dtype, new_inputs):
+            return
+
+
+def _place(
+    draw: Any, tr: Tracer, op: str, dtype: str, ops: Sequence[str], new_inputs: bool
+) -> int | None:
+    """Add the designated ``op``: on a node with two sides above 1, where a reduction or a
+    move can go wrong; else (where ``new_inputs``) on a new such input, of mixed signs or
+    positive (log and sqrt need it); else wherever it fits. Its node, mostly squared
+    after (:func:`_squared`), or None where it fits nowhere."""
+    live = [k for k, dep in enumerate(_depends_on_input(tr)) if dep]
+    wide = [k for k in live if sum(n >= 2 for n in tr.values[k].shape) >= 2]
+    placed = bool(wide) and _grow_one(draw, tr, op, dtype, new_inputs, first=_pick(draw, wide))
+    if not placed and new_inputs:
+        shape = (draw(st.integers(2, 3)), draw(st.integers(2, 3)))
+        # a positive one after a mixed one the op did not take
+        for sign in dict.fromkeys((_choose(draw, ("mixed", "positive")), "positive")):
+            x = tr.input(draw(values(shape, dtype, sign)))
+            placed = _grow_one(draw, tr, op, dtype, new_inputs, first=x)
+            if placed:
                 break
+    if not (placed or _grow_one(draw, tr, op, dtype, new_inputs)):
+        return None
+    strata.placed(op)
+    return _squared(draw, tr, len(tr.nodes) - 1, ops)
+
+
+def _squared(draw: Any, tr: Tracer, k: int, ops: Sequence[str]) -> int:
+    """Node ``k`` squared, where that stays bounded: its output gradient is then not
+    uniform, as a sum's is, which hides a misrouted one. Not when the draw is 0: seldom
+    drawn (Hypothesis draws a 0 one time in ten here), shrinking's first try."""
+    if "mul" not in ops or not draw(st.integers(0, 255)):
+        return k
+    squared = _bounded(tr, "mul", (k, k))
+    return k if squared is None else squared
+
+
+def _folded(draw: Any, tr: Tracer, out: int, k: int, ops: frozenset[str]) -> int:
+    """``out`` plus node ``k`` summed, unless ``out`` already depends on ``k``, the engine
+    cannot add and sum, or the total would leave the bounds: a non-scalar output is one
+    end of the DAG, and would leave a designated op out."""
+    if k in tr.ancestors(out) or "add" not in ops or not {"sum", "mean"} & ops:
+        return out
+    total = _bounded(tr, "add", (out, _reduced(draw, tr, k, ops)))
+    return out if total is None else total
 
 
 def _frontier(tr: Tracer, start: int) -> list[int]:
@@ -282,7 +359,7 @@ def _reduced(draw: Any, tr: Tracer, k: int, ops: frozenset[str]) -> int:
     reductions = [r for r in ("sum", "mean") if r in ops]
     if not reductions:
         reject()
-    summed = _bounded(tr, draw(st.sampled_from(reductions)), (k,))
+    summed = _bounded(tr, _choose(draw, reductions), (k,))
     return tr.apply(reductions[-1], (k,)) if summed is None else summed
 
 
@@ -328,27 +405,27 @@ def cases(
     detach intermediates; leave some inputs untracked (at least one input is tracked and
     at least one is not).
     """
-    rank = draw(st.sampled_from([2, 1, 3, 0]))  # rank 2 first: matmul needs it
+    rank = _choose(draw, (2, 1, 3, 0))  # rank 2 first: matmul needs it
     base = tuple(draw(st.integers(1, 3)) for _ in range(rank))
     if not scalar and int(np.prod(base)) < 2:
         base = (*base, 2)
     tr = Tracer()
     for i in range(draw(st.integers(2 if untracked else 1, 3))):
         shape = base if i == 0 else draw(family_shape(base))
-        tr.input(
-            draw(values(shape, dtype, draw(st.sampled_from(["mixed", "positive", "negative"]))))
-        )
+        tr.input(draw(values(shape, dtype, _choose(draw, ("mixed", "positive", "negative")))))
     for _ in range(draw(st.integers(0, 2))):
         tr.const(draw(values(draw(family_shape(base)), dtype)))
     first_op = len(tr.nodes)
     have = _have(ops)
-    _grow(draw, tr, dtype, _ops(ops, detach), max_ops)
+    designated = _grow(draw, tr, dtype, _ops(ops, detach), max_ops)
     ends = _frontier(tr, first_op)
     if scalar:
         out = _scalar_output(draw, tr, ends or [0], have)
     else:
         big = [k for k in ends if tr.values[k].size >= 2]
         out = big[-1] if big else _an_op_on(draw, tr, 0, have)
+        for k in designated:
+            out = _folded(draw, tr, out, k, have)
     n_in = tr.n_inputs
     tracked = None
     if untracked:

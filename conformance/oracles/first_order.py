@@ -275,14 +275,19 @@ class Tracer:
     ) -> int:
         return self.push(*self.peek(op, args, axis, exponent, **params))
 
-    def expr(self, output: int) -> Expr:
-        """The recorded expression for ``output``: every input, and the nodes it needs."""
+    def ancestors(self, output: int) -> set[int]:
+        """``output`` and every node it depends on."""
         keep, todo = set(), [output]
         while todo:
             k = todo.pop()
             if k not in keep:
                 keep.add(k)
                 todo.extend(self.nodes[k].args)
+        return keep
+
+    def expr(self, output: int) -> Expr:
+        """The recorded expression for ``output``: every input, and the nodes it needs."""
+        keep = self.ancestors(output)
         keep |= {k for k, n in enumerate(self.nodes) if n.op == "input"}
         order = sorted(keep)
         new = {old: i for i, old in enumerate(order)}

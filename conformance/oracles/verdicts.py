@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import unittest
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
-import pytest
 
 from conformance.engine import Unsupported
 from conformance.oracles import tolerances
@@ -15,16 +15,25 @@ UNSUPPORTED = "unsupported: "
 """Prefix of the skip reason that the reports count as the *unsupported* verdict."""
 
 
+class CheckUnsupported(Unsupported, unittest.SkipTest):
+    """The suite's own *unsupported*: the whole check cannot run on this engine. A skip to
+    Hypothesis and pytest, so that it ends the check at once, not example by example;
+    any other skip raised inside a check is the engine's, and fails it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(UNSUPPORTED + reason)
+
+
 def require(backend: Any, *capabilities: str) -> None:
-    """Skip as *unsupported* unless ``backend`` declares every capability named."""
+    """End the check as *unsupported* unless ``backend`` declares every capability named."""
     missing = [c for c in capabilities if c not in getattr(backend, "capabilities", ())]
     if missing:
-        pytest.skip(UNSUPPORTED + "backend lacks capability " + ", ".join(missing))
+        raise CheckUnsupported("backend lacks capability " + ", ".join(missing))
 
 
 def unsupported(reason: str) -> None:
-    """Skip as *unsupported* for a reason other than a missing capability."""
-    pytest.skip(UNSUPPORTED + reason)
+    """End the check as *unsupported* for a reason other than a missing capability."""
+    raise CheckUnsupported(reason)
 
 
 def snippet(backend: Any, *body: str) -> str:

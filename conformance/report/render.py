@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.report import op_table
+from conformance.report.sanitize import cap, escape_controls
 
 COLOURS = ("#c0392b", "#2471a3", "#229954", "#7d3c98")
 REPRO_MARK = "reproduce with:"
@@ -42,9 +43,13 @@ def _failures(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 _MARKUP = re.compile(r"([\\`*_{}\[\]<>()#!|~&$])")
 
 
+# The helpers below escape control characters as well: results.json holds them escaped
+# already, but a document written by an older suite or by hand may not.
+
+
 def md_text(text: object) -> str:
     """``text`` (from the engine or a spec) as inert Markdown text on one line."""
-    return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
+    return _MARKUP.sub(r"\\\1", " ".join(escape_controls(str(text)).split()))
 
 
 def _backticks(text: str, at_least: int) -> str:
@@ -55,13 +60,14 @@ def _backticks(text: str, at_least: int) -> str:
 
 def md_code(text: object) -> str:
     """``text`` as an inline code span on one line, whatever backticks it holds."""
-    one_line = " ".join(str(text).split())
+    one_line = " ".join(escape_controls(str(text)).split())
     ticks = _backticks(one_line, 1)
     return f"{ticks} {one_line} {ticks}"  # the spaces let it start or end with a backtick
 
 
 def md_block(text: str, info: str = "") -> list[str]:
     """``text`` as a fenced code block that no line of ``text`` can close."""
+    text = escape_controls(text)
     fence = _backticks(text, 3)
     return [fence + info, text, fence]
 
@@ -96,8 +102,13 @@ def _markdown_ops(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def _html(text: object) -> str:
+    """``text`` as inert HTML text."""
+    return html.escape(escape_controls(str(text)))
+
+
 def _html_ops(doc: dict[str, Any]) -> list[str]:
-    esc = html.escape
+    esc = _html
     out = [f"<p>{esc(line)}</p>" for line in _ops_lines(doc)]
     table = doc.get("op_table") or []
     if table:
@@ -147,7 +158,7 @@ def markdown(doc: dict[str, Any]) -> str:
         out += ["", "## Failures", ""]
         for claim_id, test in failures:
             out += [f"### {md_text(claim_id)}: {md_code(test['nodeid'])}", ""]
-            out += [*md_block(test["message"].strip()[:4000]), ""]
+            out += [*md_block(cap(test["message"].strip(), 4000)), ""]
             snippet = test.get("repro") or repro_of(test["message"])
             if snippet:
                 out += ["Reproduce:", "", *md_block(snippet, "python"), ""]
@@ -213,7 +224,7 @@ def html_page(doc: dict[str, Any]) -> str:
     """One self-contained page: claim table with filters, failures, loss curves."""
     backend = doc["backend"]
     dtypes = backend["dtypes"]
-    esc = html.escape
+    esc = _html
     rows = []
     for claim in doc["claims"]:
         verdicts = (
@@ -233,7 +244,7 @@ def html_page(doc: dict[str, Any]) -> str:
     failures = []
     for claim_id, test in _failures(doc):
         snippet = test.get("repro") or repro_of(test["message"])
-        message = esc(test["message"][:6000])
+        message = esc(cap(test["message"], 6000))
         failures.append(
             f"<h3>{esc(claim_id)}: {esc(test['nodeid'])}</h3><pre>{message}</pre>"
             + (f"<p>Reproduce:</p><pre>{esc(snippet)}</pre>" if snippet else "")

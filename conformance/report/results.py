@@ -16,7 +16,7 @@ from typing import Any
 from conformance.engine.ops import ALL_OPS
 from conformance.errors import ConfigError
 from conformance.oracles.verdicts import UNSUPPORTED
-from conformance.report import op_table, render
+from conformance.report import op_table, render, sanitize
 from conformance.specs import Claim
 
 SCHEMA_VERSION = 2
@@ -71,6 +71,38 @@ def verdict_of(report: Any) -> tuple[str, str] | None:
     return None
 
 
+def bound_report(report: Any, output_cap: int) -> None:
+    """Cap and escape, in place, what pytest itself shows of a check (on the terminal, in
+    junit.xml): each captured output section to ``output_cap`` bytes, and its failure's
+    text (the skip reason, the exception, each entry of its traceback) to a message's."""
+    report.sections = [(name, sanitize.clean(text, output_cap)) for name, text in report.sections]
+    longrepr = report.longrepr
+    if isinstance(longrepr, str):
+        report.longrepr = sanitize.clean(longrepr)
+    elif isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = longrepr
+        report.longrepr = (path, line, sanitize.clean(reason))
+    elif longrepr is not None:
+        # pytest's exception repr: a traceback and a crash line per exception of the chain
+        chain = getattr(longrepr, "chain", None) or [
+            (longrepr.reprtraceback, longrepr.reprcrash, "")
+        ]
+        for traceback, crash, _ in chain:
+            if crash is not None:
+                crash.message = sanitize.clean(crash.message)
+            for entry in traceback.reprentries:
+                _bound_entry(entry)
+
+
+def _bound_entry(entry: Any) -> None:
+    if entry.style == "native":  # the whole traceback in one entry, its lines ending in "\n"
+        entry.lines = [sanitize.clean("".join(entry.lines))]
+        return
+    entry.lines = sanitize.clean("\n".join(entry.lines)).split("\n")
+    if entry.reprfileloc is not None:  # names the exception's type, which the engine names
+        entry.reprfileloc.message = sanitize.clean(entry.reprfileloc.message)
+
+
 def exit_code(pytest_status: int, failed: bool) -> int:
     """The suite's exit code for a pytest exit status and whether a claim failed."""
     if pytest_status in (0, 1):
@@ -101,14 +133,17 @@ class Results:
             message = str(props["note"])  # e.g. how many examples the engine could not run
         if verdict == "failed" and props.get("shrinking"):
             message += f"\n{props['shrinking']}"
+        # the test id holds the backend's name; the rest can hold the engine's own text
+        nodeid = sanitize.clean(report.nodeid)
         test = self.tests.setdefault(
-            report.nodeid, TestResult(report.nodeid, props["claim"], props["dtype"], verdict)
+            report.nodeid, TestResult(nodeid, props["claim"], props["dtype"], verdict)
         )
         if PRECEDENCE.index(verdict) <= PRECEDENCE.index(test.verdict):
-            test.verdict, test.message = verdict, message
-            # the message's own snippet, else the one the check named for the engine's error
+            test.verdict, test.message = verdict, sanitize.clean(message)
+            # the message's own snippet (found before the cap can cut it), else the one the
+            # check named for the engine's error
             named = textwrap.dedent(str(props.get("repro", ""))).strip()
-            test.repro = render.repro_of(message) or named
+            test.repro = sanitize.clean(render.repro_of(message) or named)
         test.seconds = float(props.get("seconds", test.seconds))
         test.curves = [v for k, v in report.user_properties if k == "curve"] or test.curves
         test.ops = list(props.get("ops", test.ops))
@@ -173,7 +208,7 @@ def verdict_table(results: Results, claims: dict[str, Claim], backend: Any) -> l
     verdicts = results.verdicts()
     width = 54
     head = f"{'claim':<6} {'statement':<{width}} " + " ".join(f"{d:<12}" for d in dtypes)
-    lines = [f"backend: {getattr(backend, 'name', '?')}", head, "-" * len(head)]
+    lines = [f"backend: {sanitize.clean(getattr(backend, 'name', '?'))}", head, "-" * len(head)]
     for claim in claims.values():
         statement = textwrap.shorten(claim.statement, width=width, placeholder="...")
         if claim.informational:
@@ -188,7 +223,8 @@ def verdict_table(results: Results, claims: dict[str, Claim], backend: Any) -> l
     lines.append("-" * len(head))
     lines.append("claim x dtype: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
     if results.status != "complete":
-        lines.append(f"run {results.status}" + (f": {results.error}" if results.error else ""))
+        error = f": {sanitize.clean(results.error)}" if results.error else ""
+        lines.append(f"run {results.status}{error}")
     table = op_table.rows(results.tests.values())
     if table:
         lines += ["", *op_table.lines(table)]
@@ -202,13 +238,14 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
     by_claim: dict[str, list[TestResult]] = defaultdict(list)
     for test in results.tests.values():
         by_claim[test.claim].append(test)
+    versions = dict(backend.versions()) if hasattr(backend, "versions") else {}
     return {
         "schema_version": SCHEMA_VERSION,
         "backend": {
-            "name": getattr(backend, "name", "?"),
+            "name": sanitize.clean(getattr(backend, "name", "?")),
             "capabilities": sorted(getattr(backend, "capabilities", ())),
             "dtypes": list(getattr(backend, "dtypes", ())),
-            "versions": dict(backend.versions()) if hasattr(backend, "versions") else {},
+            "versions": {sanitize.clean(k): sanitize.clean(v) for k, v in versions.items()},
             "ops": results.available_ops,
             "missing_ops": None
             if results.available_ops is None
@@ -217,7 +254,7 @@ def to_json(results: Results, claims: dict[str, Claim], backend: Any, profile: s
         "python": platform.python_version(),
         "profile": profile,
         "status": results.status,
-        "error": results.error,
+        "error": sanitize.clean(results.error),  # an adapter's or a dead worker's words
         "exit_status": results.exit_status,
         "seconds": round(sum(t.seconds for t in results.tests.values()), 3),
         "claims": [

@@ -1,11 +1,13 @@
 """``autograd-conformance``: run the suite against one backend.
 
-Exit 0 pass, 1 fail, 2 usage or configuration error, 130 interrupted.
+Exit 0 pass, 1 fail (or the run was aborted), 2 usage or configuration error (the engine
+could not even be loaded included), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from collections.abc import Sequence
@@ -13,10 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-from conformance.engine.registry import ENV_VAR, installed_versions, known_names, load_backend
+from conformance.engine.registry import ENV_VAR, installed_versions, known_names
 from conformance.errors import ConfigError
 from conformance.run import profiles
-from conformance.run.runner import EXIT_INTERRUPTED, EXIT_USAGE, run_settings, write_status_report
+from conformance.run.outcome import write_status_report
+from conformance.run.runner import EXIT_INTERRUPTED, EXIT_USAGE, run_settings
 from conformance.run.settings import (
     Settings,
     check,
@@ -27,7 +30,10 @@ from conformance.run.settings import (
 
 
 class _Parser(argparse.ArgumentParser):
+    last_error = ""
+
     def error(self, message: str) -> NoReturn:
+        self.last_error = message
         # one line, no usage block: CI logs stay readable
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
@@ -168,10 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a bad option (already reported in one line)
-        return int(exc.code or 0)
+        code = int(exc.code or 0)
+        if code == EXIT_USAGE:
+            _report_usage_error(argv, getattr(parser, "last_error", ""))
+        return code
     if args.version:
         print(version_text())
         return 0
@@ -192,11 +202,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _report_usage_error(argv: list[str], message: str) -> None:
+    """A results.json saying so, in the report folder the bad command line names (if it
+    names one): an earlier run's report must not be left looking current."""
+    folder = argparse.ArgumentParser(add_help=False)
+    folder.add_argument("--report-dir")
+    with contextlib.suppress(SystemExit):  # --report-dir given without a folder
+        known, _ = folder.parse_known_args(argv)
+        if known.report_dir:
+            settings = Settings(report_dir=Path(known.report_dir))
+            write_status_report(settings, "usage-error", message)
+
+
 def _run(settings: Settings) -> int:
-    if not settings.engine_coverage:
-        # fail fast, with one line; with coverage the run loads it once coverage runs, so
-        # that the engine's import-time lines count too
-        load_backend(settings.backend, settings.device)
     result = run_settings(settings)
     if result.error:
         raise ConfigError(result.error)

@@ -21,6 +21,7 @@ from hypothesis.reporting import current_reporter, with_reporter
 
 from conformance import specs
 from conformance.engine import Unsupported, ops
+from conformance.oracles.verdicts import CheckUnsupported
 from conformance.run import profiles
 
 # the reasons of the running check's rejected examples (one check runs at a time)
@@ -45,6 +46,9 @@ def reject_unsupported(item: Any) -> None:
     def run_example(*args: Any, **kwargs: Any) -> Any:
         try:
             result = inner(*args, **kwargs)
+        except CheckUnsupported:
+            ops.settle(judged=False)
+            raise  # the whole check, not this example
         except Unsupported as exc:
             ops.settle(judged=False)
             _rejected[str(exc) or "Unsupported"] += 1

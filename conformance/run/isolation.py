@@ -1,12 +1,13 @@
-"""Run isolation: checks run in pytest-xdist workers, and an engine that kills or hangs
-its worker fails only the check that was running, with a message saying what happened.
+"""Run isolation: checks run in pytest-xdist workers, and an engine that kills, hangs or
+silences its worker fails only the check that was running, with a message saying what
+happened.
 
 Worker side: a breadcrumb, a small file mapped into memory (so it outlives the process),
-holds the worker's pid, the running check and since when, and the adapter method the
-check is inside; the fault handler writes a native crash's traceback beside it.
-Controller side: a watchdog kills a worker stuck in one check well past the time limit
-(a hang inside native code, which the in-process alarm cannot interrupt), and when a
-worker dies its check gets the verdict *error* with the cause.
+names the adapter method the running check is inside; the fault handler writes a native
+crash's traceback beside it. Controller side: a watchdog kills a worker that has work
+but has been silent past the time limit (a hang inside native code, which the in-process
+alarm cannot interrupt, or a corrupted channel), judged by what the controller itself
+sees; when a worker dies its check gets the verdict *error* with the cause.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import faulthandler
 import mmap
 import os
 import signal
-import struct
 import sys
 import threading
 import time
@@ -28,10 +28,7 @@ from typing import Any
 from conformance.engine import CAPABILITIES, REQUIRED_METHODS
 from conformance.engine.ops import ALL_OPS
 
-_SIZE = 4096
-_HEAD = struct.Struct("<qd")  # pid, start of the running check (0: none)
-_NODE = slice(_HEAD.size, 2048)
-_STAGE = slice(2048, 2176)
+_SIZE = 128  # bytes of the adapter method's name kept
 #: The adapter methods whose calls the breadcrumb follows.
 TRACKED = tuple(
     dict.fromkeys((*REQUIRED_METHODS, *ALL_OPS, *(m for ms in CAPABILITIES.values() for m in ms)))
@@ -39,57 +36,37 @@ TRACKED = tuple(
 FAULT_LINES = 12  # of the fault handler's traceback, in a failure message
 
 
-def _pad(text: str, width: int) -> bytes:
-    return text.encode("utf-8", "replace")[:width].ljust(width, b"\0")
+def make_crumb(path: Path) -> int:
+    """Create a worker's breadcrumb file (before the worker starts) and return a
+    descriptor the controller reads it through: the engine deleting the file or its
+    name does not blind the controller."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.ftruncate(fd, _SIZE)
+    return fd
 
 
-def _text(raw: bytes) -> str:
-    return raw.rstrip(b"\0").decode("utf-8", "replace")
-
-
-@dataclass(frozen=True)
-class Crumb:
-    """What a worker's breadcrumb said when it was read."""
-
-    pid: int
-    started: float
-    nodeid: str
-    stage: str
-
-
-def read_crumb(path: Path) -> Crumb | None:
+def read_stage(fd: int) -> str:
+    """The adapter method a breadcrumb names ('' for none, or if it cannot be read)."""
     try:
-        raw = path.read_bytes()
+        return os.pread(fd, _SIZE, 0).rstrip(b"\0").decode("utf-8", "replace")
     except OSError:
-        return None
-    if len(raw) < _SIZE:
-        return None
-    pid, started = _HEAD.unpack_from(raw)
-    return Crumb(pid, started, _text(raw[_NODE]), _text(raw[_STAGE]))
+        return ""
 
 
 class Breadcrumb:
-    """The worker's side: written as checks start and adapter methods are entered."""
+    """The worker's side: written as adapter methods are entered and left."""
 
     def __init__(self, path: Path) -> None:
-        with open(path, "w+b") as f:
+        # the controller made it (a run without one: this process makes it)
+        with open(path, "r+b" if path.exists() else "w+b") as f:
             f.truncate(_SIZE)
             self._map = mmap.mmap(f.fileno(), _SIZE)
-        _HEAD.pack_into(self._map, 0, os.getpid(), 0.0)
         self.stage = ""
-
-    def start(self, nodeid: str) -> None:
-        self._map[_NODE] = _pad(nodeid, _NODE.stop - _NODE.start)
-        self.enter("")
-        _HEAD.pack_into(self._map, 0, os.getpid(), time.time())
-
-    def stop(self) -> None:
-        _HEAD.pack_into(self._map, 0, os.getpid(), 0.0)
 
     def enter(self, stage: str) -> str:
         """Record ``stage``; return the one it replaces."""
         previous, self.stage = self.stage, stage
-        self._map[_STAGE] = _pad(stage, _STAGE.stop - _STAGE.start)
+        self._map[:] = stage.encode("utf-8", "replace")[:_SIZE].ljust(_SIZE, b"\0")
         return previous
 
 
@@ -143,13 +120,42 @@ def grace(limit: float) -> float:
     return min(30.0, max(2.0, 0.1 * limit))
 
 
-class Watchdog:
-    """The controller's side: kills workers stuck in one check; explains dead workers."""
+STARTUP_FLOOR = 30.0  # seconds: importing a large engine and collecting, on a busy machine
 
-    def __init__(self, scratch: Path, limit: float) -> None:
+
+def startup_deadline(limit: float) -> float:
+    """How long a process may take to load the engine and collect the checks: as long as
+    a check, and never less than :data:`STARTUP_FLOOR`, whatever the time limit."""
+    return max(limit + grace(limit), STARTUP_FLOOR)
+
+
+@dataclass
+class _Watch:
+    """The controller's own record of one worker: nothing the engine can write to."""
+
+    node: Any
+    crumb_fd: int
+    heard: float  # when the worker last reported (or started)
+    collected: bool = False
+
+
+class Watchdog:
+    """The controller's side: kills a worker that has work but has said nothing for longer
+    than the time limit allows (a hang in native code, which the in-process alarm cannot
+    interrupt, or a corrupted channel), and explains dead workers.
+
+    It goes by what the controller itself observes (the reports each worker sends, the
+    work the scheduler gave it), never by a file the engine could delete or rewrite; the
+    breadcrumb only names the check and the adapter method in the diagnosis.
+    """
+
+    def __init__(self, scratch: Path, limit: float, pending: Callable[[Any], int]) -> None:
         self.scratch = scratch
         self.limit = limit
-        self.killed: dict[int, float] = {}  # pid -> seconds the check had run
+        self.pending = pending  # how many checks the scheduler has given a worker
+        self.watches: dict[str, _Watch] = {}
+        self.killed: dict[str, float] = {}  # worker id -> seconds it had been silent
+        self.early_deaths = 0  # workers that died before they collected the checks
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="conformance-watchdog")
         self._thread.daemon = True
@@ -160,45 +166,65 @@ class Watchdog:
     def stop(self) -> None:
         self._stop.set()
 
-    def _watch(self) -> None:
-        deadline = self.limit + grace(self.limit)
-        while not self._stop.wait(0.25):
-            for path in self.scratch.glob("*.crumb"):
-                crumb = read_crumb(path)
-                if crumb is None or not crumb.started or crumb.pid in self.killed:
-                    continue
-                ran = time.time() - crumb.started
-                if ran > deadline:
-                    self.killed[crumb.pid] = ran
-                    with contextlib.suppress(OSError):  # it ended on its own meanwhile
-                        os.kill(crumb.pid, signal.SIGKILL)
+    def add(self, node: Any) -> None:
+        worker = node.gateway.id
+        fd = make_crumb(self.scratch / f"{worker}.crumb")
+        self.watches[worker] = _Watch(node, fd, time.monotonic())
 
-    def diagnose(self, worker_id: str, exit_status: int | None) -> tuple[str, str]:
-        """(the check that was running, what happened to it) for a worker that died."""
-        crumb = read_crumb(self.scratch / f"{worker_id}.crumb")
-        if crumb is None:
-            return "", "the engine's process died before any check started"
-        where = f"during {crumb.stage}" if crumb.stage else "outside the adapter's methods"
-        if crumb.pid in self.killed:
-            ran = self.killed[crumb.pid]
+    def heard(self, node: Any, collected: bool = False) -> None:
+        watch = self.watches.get(getattr(getattr(node, "gateway", None), "id", ""))
+        if watch is not None:
+            watch.heard = time.monotonic()
+            watch.collected = watch.collected or collected
+
+    def kill_all(self) -> None:
+        """Kill every worker now."""
+        for watch in list(self.watches.values()):
+            _kill(worker_pid(watch.node))
+
+    def _watch(self) -> None:
+        in_check, starting = self.limit + grace(self.limit), startup_deadline(self.limit)
+        while not self._stop.wait(0.25):
+            for worker, watch in list(self.watches.items()):
+                deadline = in_check if watch.collected else starting
+                busy = not watch.collected or self.pending(watch.node) > 0
+                silent = time.monotonic() - watch.heard
+                if busy and silent > deadline and worker not in self.killed:
+                    self.killed[worker] = silent
+                    _kill(worker_pid(watch.node))
+
+    def diagnose(self, worker: str, exit_status: int | None) -> str:
+        """What happened to a worker that died, and where."""
+        watch = self.watches.pop(worker, None)
+        stage = ""
+        if watch is not None:
+            stage = read_stage(watch.crumb_fd)
+            os.close(watch.crumb_fd)
+            self.early_deaths += not watch.collected
+        where = f"during {stage}" if stage else "outside the adapter's methods"
+        if watch is not None and not watch.collected:
+            where = "while loading the engine, before any check"
+        if worker in self.killed:
             cause = (
-                f"killed after {ran:.0f} s: hung inside native code {where}, past the "
-                f"time limit of {self.limit:g} s, where the in-process alarm could not stop it"
+                f"killed after {self.killed[worker]:.0f} s without a word from it: hung inside "
+                f"native code {where}, past the time limit of {self.limit:g} s, where the "
+                "in-process alarm could not stop it (or its channel to the run was corrupted)"
+                if watch is None or watch.collected
+                else f"killed after {self.killed[worker]:.0f} s without a word from it: hung "
+                f"{where}, past the {startup_deadline(self.limit):g} s a start may take"
             )
+        elif watch is not None and not watch.collected:
+            cause = "the engine's process died before any check started"
+            if exit_status is not None:
+                cause += f" ({_ended(exit_status)})"
         elif exit_status is None:
             cause = f"the engine's process ended unexpectedly {where}"
-        elif exit_status < 0:
-            sig = signal.Signals(-exit_status)
-            cause = (
-                f"the engine's process was killed by signal {sig.name} "
-                f"({signal.strsignal(sig) or 'no description'}) {where}"
-            )
         else:
-            cause = f"the engine's process exited with status {exit_status} {where}"
-        fault = self._fault(worker_id)
+            cause = f"the engine's process {_ended(exit_status)} {where}"
+        fault = self._fault(worker)
         if fault:
             cause += "\nfault handler:\n" + fault
-        return crumb.nodeid if crumb.started else "", cause
+        return cause
 
     def _fault(self, worker_id: str) -> str:
         try:
@@ -210,9 +236,32 @@ class Watchdog:
         return "\n".join(lines[:FAULT_LINES] + ([f"... {cut} more lines"] if cut > 0 else []))
 
 
+def _kill(pid: int | None) -> None:
+    if pid is not None:
+        with contextlib.suppress(OSError):  # it ended on its own meanwhile
+            os.kill(pid, signal.SIGKILL)
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        sig = signal.Signals(-code)
+        return f"was killed by signal {sig.name} ({signal.strsignal(sig) or 'no description'})"
+    return f"exited with status {code}"
+
+
+def _popen(node: Any) -> Any:
+    """The subprocess.Popen of an xdist worker, where execnet exposes it."""
+    return getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
+
+
+def worker_pid(node: Any) -> int | None:
+    popen = _popen(node)
+    return None if popen is None else int(popen.pid)
+
+
 def exit_status(node: Any) -> int | None:
     """The exit status of an xdist worker's process, when execnet exposes it."""
-    popen = getattr(getattr(getattr(node, "gateway", None), "_io", None), "popen", None)
+    popen = _popen(node)
     if popen is None:
         return None
     try:

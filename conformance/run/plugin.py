@@ -10,8 +10,12 @@ and its hooks act only on tests that carry a ``claim`` marker.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Generator
+import unittest
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: a new hidden folder beside it)",
     )
     group.addoption(
+        "--autograd-engine-card",
+        default=None,
+        help="(a supervised run's controller) the probe's file describing the engine, read "
+        "instead of loading the engine",
+    )
+    group.addoption(
         "--autograd-timeout",
         type=float,
         default=DEFAULT_TIMEOUT,
@@ -119,7 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
             # JUnit XML joins the other reports (tryfirst: before the junitxml plugin reads it)
             config.option.xmlpath = str(state.staging / "junit.xml")
         if state.worker_id is None and getattr(config.option, "numprocesses", None):
-            config.pluginmanager.register(Isolation(state), "autograd-conformance-isolation")
+            isolated = Isolation(state, config)
+            config.pluginmanager.register(isolated, "autograd-conformance-isolation")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -130,33 +141,56 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 class Isolation:
     """The controller's hooks in a pytest-xdist run: workers get the run's scratch folder,
-    a watchdog stops native hangs, and a dead worker's check gets the verdict *error*."""
+    a watchdog stops hung or silent workers, a dead worker's check gets the verdict
+    *error*, and a run whose workers keep dying before any check ends, failed."""
 
-    def __init__(self, state: RunState) -> None:
+    def __init__(self, state: RunState, config: pytest.Config) -> None:
         assert state.scratch is not None
         self.state = state
-        self.watchdog = isolation.Watchdog(state.scratch, state.timeout)
-        self.causes: dict[str, str] = {}
+        self.config = config
+        self.watchdog = isolation.Watchdog(state.scratch, state.timeout, self._pending)
+        self.workers = int(config.option.numprocesses)
         self.watchdog.start()
 
+    def _pending(self, node: Any) -> int:
+        sched = getattr(self.config.pluginmanager.getplugin("dsession"), "sched", None)
+        return len(getattr(sched, "node2pending", {}).get(node, ()))
+
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.watchdog.heard(node, collected=True)
         self.state.expected.update(ids)
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["autograd_scratch"] = str(self.state.scratch)
+        self.watchdog.add(node)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.watchdog.heard(getattr(report, "node", None))
 
     def pytest_testnodedown(self, node: Any, error: object | None) -> None:
-        if error is not None:
-            nodeid, cause = self.watchdog.diagnose(node.gateway.id, isolation.exit_status(node))
-            self.causes[nodeid] = self.state.last_death = cause
+        if error is None:
+            return
+        # xdist names the check that died (pytest_handlecrashitem) right after this
+        self.state.last_death = self.watchdog.diagnose(node.gateway.id, isolation.exit_status(node))
+        # as many workers dead before collecting as the run has: the engine kills (or
+        # hangs) every worker as it starts, and replacing them would go on for ever
+        if self.watchdog.early_deaths > self.workers:
+            pytest.exit("the engine's processes keep dying as they start", returncode=1)
 
     def pytest_handlecrashitem(self, crashitem: str, report: Any, sched: Any) -> None:
-        report.longrepr = self.causes.pop(crashitem, None) or (
+        report.longrepr = self.state.last_death or (
             "the engine's process died while running this check (cause unknown)"
         )
         claim, dtype = self.state.results.identity(crashitem)
         repro = command_repro(self.state, crashitem, claim, dtype)
         report.user_properties = [("claim", claim), ("dtype", dtype), ("repro", repro)]
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-xdist waits for the workers to end
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            # an interrupted run does not wait for a worker stuck in its check: its check
+            # reads "not reached" either way
+            self.watchdog.kill_all()
 
     def pytest_unconfigure(self) -> None:
         self.watchdog.stop()
@@ -278,8 +312,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     # an expected failure draws the same examples every run: it must not pass at random
     derandomize = item.get_closest_marker("xfail") is not None
     start = time.perf_counter()
-    if state.crumb is not None:
-        state.crumb.start(item.nodeid)
     ops.start_check()
     verdicts.pending_repro()  # forget the previous check's
     try:
@@ -287,16 +319,75 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
             hypothesis_scope.suite_settings(item, state.profile, derandomize, state.scratch),
             state.shrinking.check(),
             time_limit(state.timeout),
+            _user_interrupts(state),
         ):
-            return (yield)
+            outcome = yield
     except Unsupported:
         ops.settle(judged=False)
         raise
+    except BaseException as exc:
+        escaped = _escape(exc)
+        if escaped is None or (isinstance(escaped, KeyboardInterrupt) and state.user_interrupted):
+            raise
+        raise EngineEscape(
+            f"the engine raised {type(escaped).__module__}.{type(escaped).__qualname__}"
+            f"({str(escaped)[:200]!r}) inside the check: only conformance.Unsupported "
+            "excuses a check, and only the user's Ctrl-C stops the run"
+        ) from None
     finally:
-        if state.crumb is not None:
-            state.crumb.stop()
         ops.settle(judged=True)
         _record_check(item, state, time.perf_counter() - start)
+    replaced = state.snapshot.changed() if state.snapshot is not None else []
+    if replaced:
+        raise EngineEscape(
+            f"the engine replaced {', '.join(replaced[:5])}: the suite's judging code was "
+            "changed while the check ran, so its verdict cannot stand"
+        )
+    return outcome
+
+
+class EngineEscape(Exception):
+    """Engine code tried to end a check without a verdict (a test runner's skip, xfail or
+    exit, an interrupt, a process exit) or changed the code judging it: a failure."""
+
+
+# what a check may raise only if the engine's code did: the suite's own skip is
+# CheckUnsupported (an Unsupported), its own failures are assertions
+_ESCAPES = (
+    pytest.skip.Exception,
+    pytest.fail.Exception,  # pytest.xfail's exception too
+    pytest.exit.Exception,
+    unittest.SkipTest,
+    KeyboardInterrupt,
+    SystemExit,
+)
+
+
+def _escape(exc: BaseException) -> BaseException | None:
+    """The engine's escape in ``exc`` (or in a group of failures Hypothesis raised)."""
+    if isinstance(exc, BaseExceptionGroup):
+        found = [_escape(e) for e in exc.exceptions]
+        return next((e for e in found if e is not None), None)
+    return exc if isinstance(exc, _ESCAPES) else None
+
+
+@contextmanager
+def _user_interrupts(state: RunState) -> Iterator[None]:
+    """Tell the user's Ctrl-C from a KeyboardInterrupt raised by engine code, in a run of
+    the checks in this process (a worker of an isolated run is never sent one)."""
+    if state.worker_id is not None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupted(signum: int, frame: Any) -> None:
+        state.user_interrupted = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _record_check(item: pytest.Item, state: RunState, seconds: float) -> None:
@@ -316,22 +407,12 @@ def _record_check(item: pytest.Item, state: RunState, seconds: float) -> None:
         props.append(("available_ops", [op for op in ops.ALL_OPS if op in have]))
 
 
-def _cap(text: str) -> str:
-    data = text.encode("utf-8", "replace")
-    if len(data) <= OUTPUT_CAP:
-        return text
-    kept = data[:OUTPUT_CAP].decode("utf-8", "ignore")
-    return f"{kept}\n... {len(data) - OUTPUT_CAP} bytes cut"
-
-
 # outermost (tryfirst), so that pytest has already turned an expected failure into xfailed
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if _claim_of(item) is None:
         return report
-    # an engine's captured output is evidence, not the report: keep its head only
-    report.sections = [(name, _cap(content)) for name, content in report.sections]
     excinfo = call.excinfo
     entry = item.stash.get(ENTRY_KEY, None)
     if entry is not None and excinfo is not None and hasattr(report, "wasxfail"):
@@ -343,6 +424,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 f"expected-failure entry {entry.source} excuses only op(s) "
                 f"{', '.join(entry.ops)}, and {why}:\n{excinfo.value}"
             )
+            reporting.bound_report(report, OUTPUT_CAP)
             return report
     if excinfo is not None and report.failed:
         reason = hypothesis_scope.unsupported_reason(excinfo.value)
@@ -359,6 +441,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 state, item.nodeid, str(props["claim"]), str(props["dtype"])
             )
             report.user_properties.append(("repro", text))
+    # what pytest shows (terminal, junit.xml) holds the engine's text: a bounded, inert head
+    reporting.bound_report(report, OUTPUT_CAP)
     return report
 
 
@@ -376,6 +460,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
     if hasattr(session.config, "workerinput") or state is None or not state.active:
         return  # pytest-xdist workers send their reports to the controller, which writes
+    if state.card is not None and threading.current_thread() is threading.main_thread():
+        # a supervised run's controller: the checks are over, and an interrupt now would
+        # only lose their verdicts (the supervisor bounds this process anyway)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     state.results.finish(exitstatus, state.selected, state.usage_error)
     never_ran = state.expected - set(state.results.tests)
     dying = state.last_death and not state.usage_error and state.results.status != "interrupted"

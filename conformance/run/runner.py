@@ -1,9 +1,11 @@
 """Running the suite and reading back its verdicts.
 
-With ``isolate=True`` (the command's default) every check runs in a pytest-xdist worker
-process: an engine that crashes, exits or hangs there fails the check it was running and
-the run goes on (see :mod:`conformance.run.isolation`). Otherwise checks run in this process,
-which is faster to debug but lets the engine end the run.
+With ``isolate=True`` (the command's default) the run is supervised
+(:mod:`conformance.run.supervisor`): the engine runs only in child processes, every check
+in a pytest-xdist worker, so an engine that crashes, exits, hangs or misbehaves there
+fails the check it was running and the run goes on (see :mod:`conformance.run.isolation`).
+Otherwise checks run in this process, which is faster to debug but lets the engine end
+the run (and reach the judge).
 """
 
 from __future__ import annotations
@@ -12,58 +14,34 @@ import contextlib
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import specs
-from conformance.errors import ConfigError
+import conformance
 from conformance.report import results as reporting
-from conformance.report.results import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    Results,
-)
+from conformance.report.results import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from conformance.run import supervisor
+from conformance.run.outcome import RunResult, write_status_report
 from conformance.run.plugin import STATE_KEY
 from conformance.run.settings import Settings, make
+
+PACKAGE_HOME = Path(conformance.__file__).resolve().parent.parent
+SUITE_HOME = PACKAGE_HOME / "conformance" / "suite"
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "RunResult", "run"]
 
 
-@dataclass
-class RunResult:
-    exit_code: int
-    results: Results = field(default_factory=Results)
-    error: str = ""
-
-    @property
-    def verdicts(self) -> dict[tuple[str, str], str]:
-        """The verdict per (claim id, dtype)."""
-        return self.results.verdicts()
-
-    @property
-    def failures(self) -> dict[tuple[str, str], str]:
-        """The failure messages per (claim id, dtype), joined when several tests failed."""
-        out: dict[tuple[str, str], str] = {}
-        for test in self.results.tests.values():
-            if test.verdict in ("failed", "error", "xpassed"):
-                key = (test.claim, test.dtype)
-                out[key] = (out[key] + "\n\n" if key in out else "") + test.message
-        return out
-
-
 class _Grab:
-    """Keeps the run's state, and how many checks it collected, once pytest is done."""
+    """Keeps the run's state, and the checks it collected, once pytest is done."""
 
     state: Any = None
-    collected = 0
+    collected: tuple[str, ...] = ()
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.collected = len(session.items)
+        self.collected = tuple(item.nodeid for item in session.items)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -75,18 +53,23 @@ def pytest_args(
     *,
     staging: str | os.PathLike[str] | None = None,
     max_restarts: int | None = None,
+    card: str | os.PathLike[str] | None = None,
 ) -> list[str]:
     """The pytest command line that runs the suite with these settings.
 
     ``max_restarts``: how many dead workers an isolated run replaces (default: as many
     as there are checks, each of which can kill one, and one per worker besides).
+    ``card``: the engine card (:mod:`conformance.run.card`) a controller reads instead of
+    loading the engine.
     """
     # An empty ini file: the user's own pytest configuration (addopts, testpaths) must not
     # leak into the suite; no cache folder: nothing is written outside the report folder.
     args = ["--pyargs", "conformance.suite", "-c", os.devnull, "-p", "no:cacheprovider"]
     # the CLI imports hypothesis before pytest starts; that is expected, not worth a warning
     args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    args += ["--rootdir", os.getcwd()]
+    # test ids relative to the installed package's folder, wherever the run works; no
+    # conftest.py from the folders above the suite (site-packages, the user's tree) loads
+    args += ["--rootdir", os.fspath(PACKAGE_HOME), "--confcutdir", os.fspath(SUITE_HOME)]
     s = settings
     for flag, value in (
         ("--autograd-backend", s.backend),
@@ -98,6 +81,7 @@ def pytest_args(
         ("--autograd-shrink-budget", None if s.shrink_budget is None else str(s.shrink_budget)),
         ("--autograd-xfails", s.xfails),
         ("--autograd-report-staging", os.fspath(staging) if staging else None),
+        ("--autograd-engine-card", os.fspath(card) if card else None),
     ):
         if value is not None:
             args.append(f"{flag}={value}")
@@ -115,41 +99,34 @@ def pytest_args(
     return [*args, *extra]
 
 
-def _preflight(args: list[str]) -> tuple[str, int]:
+def preflight(args: list[str]) -> tuple[str, tuple[str, ...]]:
     """Collect without running, quietly, in this process: the one-line error that stops the
-    run before any check (stale expected failure, nothing selected, ...), or '', and the
-    number of checks selected."""
+    run before any check (stale expected failure, nothing selected, a bad pytest option,
+    ...), or '', and the checks selected."""
     grab = _Grab()
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         # -n 0 last: collected here, whatever workers the run itself asks for
         code = int(pytest.main([*args, "--collect-only", "-q", "-n", "0"], plugins=[grab]))
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        return reporting.NOTHING_SELECTED, 0
+        return reporting.NOTHING_SELECTED, ()
     if code == pytest.ExitCode.OK:
         return "", grab.collected
     state = grab.state
     if state is not None and state.usage_error:
-        return str(state.usage_error), 0
-    lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("ERROR: ")]
-    return (lines[0].removeprefix("ERROR: ") if lines else out.getvalue().strip()[-500:]), 0
+        return str(state.usage_error), ()
+    return _first_error(out.getvalue()), ()
 
 
-def write_status_report(settings: Settings, status: str, error: str) -> None:
-    """The report of a run that ended before any check ran, when a folder was asked for."""
-    if not settings.report_dir:
-        return
-    results = Results()
-    results.status, results.error = status, error
-    results.exit_status = EXIT_INTERRUPTED if status == "interrupted" else EXIT_USAGE
-    try:
-        claims = specs.all_claims()
-    except ConfigError:
-        claims = {}  # the specs are what is broken: the report says so in its error
-    with contextlib.suppress(ConfigError):  # an unwritable folder was already reported
-        reporting.write_status_report(
-            settings.report_dir, results, settings.backend or "?", settings.profile or "ci", claims
-        )
+def _first_error(output: str) -> str:
+    """pytest's own error, in one line: argparse's ``error:`` line (it names the bad
+    option) before a generic ``ERROR:`` line (which may be the usage synopsis)."""
+    lines = output.splitlines()
+    for line in lines:
+        if ": error: " in line:
+            return "pytest option: " + line.split(": error: ", 1)[1]
+    errors = [ln.removeprefix("ERROR: ") for ln in lines if ln.startswith("ERROR: ")]
+    return errors[0] if errors else output.strip()[-500:]
 
 
 def coverage_args(folders: Sequence[Path], out: Path) -> list[str]:
@@ -167,6 +144,15 @@ def coverage_args(folders: Sequence[Path], out: Path) -> list[str]:
     ]
 
 
+def run_controlled(settings: Settings, card: Path, checks: int, staging: Path) -> int:
+    """The controller's pytest run of a supervised run: workers run the checks, reports
+    go to ``staging``; the engine is known from its ``card`` only. pytest's exit status."""
+    args = pytest_args(
+        replace(settings, report_dir=None), staging=staging, max_restarts=checks, card=card
+    )
+    return int(pytest.main([*args, *coverage_args(settings.engine_coverage, staging)]))
+
+
 def run(backend: str | None = None, **options: Any) -> RunResult:
     """Run the suite; ``options`` named as :class:`~conformance.run.settings.Settings`'
     fields (``claims``, ``profile``, ``report_dir``, ``isolate``, ...)."""
@@ -174,18 +160,19 @@ def run(backend: str | None = None, **options: Any) -> RunResult:
 
 
 def run_settings(settings: Settings) -> RunResult:
-    """Run the suite with ``settings``.
+    """Run the suite with ``settings``: supervised when ``settings.isolate``, else here.
 
     A usage error found before any check runs comes back as ``RunResult(EXIT_USAGE,
     error=...)``, unprinted. :class:`ConfigError` if the report folder cannot be written.
     """
-    collect = replace(settings, report_dir=None, workers=None, isolate=False)
-    error, checks = _preflight(pytest_args(collect))
+    if settings.isolate:
+        return supervisor.supervise(settings)
+    error, checks = preflight(pytest_args(replace(settings, report_dir=None)))
     if error:
         write_status_report(settings, "usage-error", error)
         return RunResult(EXIT_USAGE, error=error)
     staging = reporting.staging_dir(settings.report_dir) if settings.report_dir else None
-    args = pytest_args(settings, staging=staging, max_restarts=checks)
+    args = pytest_args(settings, staging=staging, max_restarts=len(checks))
     if staging is not None:
         args += coverage_args(settings.engine_coverage, staging)
     grab = _Grab()

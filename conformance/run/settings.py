@@ -6,9 +6,10 @@ stage: the pytest arguments, the status report, the runner.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,19 @@ from conformance.report.results import staging_dir
 MAX_WORKERS = 4  # each worker imports the engine: more cost memory for little gain
 
 
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
 def default_workers() -> int:
     """Worker processes for an isolated run: the CPUs this process may use, at most 4."""
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+    return max(1, min(usable_cpus(), MAX_WORKERS))
+
+
+def worker_ceiling() -> int:
+    """The most workers a run may ask for: twice the usable CPUs (more only queue for
+    them, each holding an engine in memory)."""
+    return 2 * usable_cpus()
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,19 @@ class Settings:
     def worker_count(self) -> int:
         return self.workers or default_workers()
 
+    def to_json(self) -> str:
+        """The settings as JSON, for the run's child processes (see :func:`from_json`)."""
+        doc = asdict(self)
+        doc["report_dir"] = os.fspath(self.report_dir) if self.report_dir else None
+        doc["engine_coverage"] = [os.fspath(p) for p in self.engine_coverage]
+        return json.dumps(doc)
+
+
+def from_json(text: str) -> Settings:
+    """The settings :meth:`Settings.to_json` wrote."""
+    doc = json.loads(text)
+    return make(**{f.name: doc[f.name] for f in fields(Settings)})
+
 
 def make(backend: str | None = None, **options: Any) -> Settings:
     """Settings from keywords named as :class:`Settings`' fields; sequences and paths may
@@ -53,6 +77,8 @@ def make(backend: str | None = None, **options: Any) -> Settings:
     for key in ("claims", "extra_args", "engine_coverage"):
         if options.get(key) is not None:
             options[key] = tuple(options[key])
+    if options.get("engine_coverage"):
+        options["engine_coverage"] = tuple(Path(p) for p in options["engine_coverage"])
     for key in ("report_dir", "xfails"):
         if options.get(key):
             options[key] = Path(options[key]) if key == "report_dir" else os.fspath(options[key])
@@ -96,6 +122,11 @@ def package_dir(package: str) -> Path:
 def check(settings: Settings) -> None:
     """:class:`ConfigError` for settings no run can honour: an unwritable report folder,
     engine coverage without pytest-cov or without a report folder."""
+    if settings.workers is not None and settings.workers > worker_ceiling():
+        raise ConfigError(
+            f"--workers {settings.workers}: at most {worker_ceiling()} here (twice the usable "
+            "CPUs; each worker holds the engine in memory)"
+        )
     if settings.report_dir:
         shutil.rmtree(staging_dir(settings.report_dir))
     if settings.engine_coverage and importlib.util.find_spec("pytest_cov") is None:

@@ -17,7 +17,9 @@ from conformance import specs
 from conformance.engine.registry import load_backend
 from conformance.errors import ConfigError
 from conformance.report import results as reporting
-from conformance.run import hypothesis_scope, isolation, profiles
+from conformance.run import card as engine_card
+from conformance.run import hypothesis_scope, isolation, profiles, tamper
+from conformance.run.card import EngineCard
 
 
 class RunState:
@@ -36,6 +38,7 @@ class RunState:
         staging = opt("autograd_report_staging")
         self.staging: Path | None = Path(staging) if staging else None
         self.xfail_file: str | None = opt("autograd_xfails")
+
         self.timeout: float = opt("autograd_timeout")
         self.shrink_budget: float = opt("autograd_shrink_budget")
         self.shrinking = hypothesis_scope.ShrinkBudget(self.shrink_budget)
@@ -43,12 +46,20 @@ class RunState:
         self.profile = profiles.DEFAULT
         self.quiet: bool = opt("autograd_quiet")
         self.worker_id: str | None = getattr(config, "workerinput", {}).get("workerid")
+        card = opt("autograd_engine_card")
+        # a supervised run's controller: the engine as the probe described it, never
+        # loaded (its workers, given the same options, load it)
+        self.card: EngineCard | None = (
+            engine_card.read(Path(card)) if card and self.worker_id is None else None
+        )
         self.active = False
         self.scratch: Path | None = None
         self.crumb: isolation.Breadcrumb | None = None
         self.usage_error = ""
         self.expected: set[str] = set()  # the checks the workers collected
         self.last_death = ""  # what happened to the last worker that died
+        self.user_interrupted = False  # Ctrl-C, as opposed to engine code raising it
+        self.snapshot: tamper.Snapshot | None = None
         self._backend: Any = None
         self.results = reporting.Results()
 
@@ -79,6 +90,8 @@ class RunState:
         else:
             self.scratch = Path(tempfile.mkdtemp(prefix="autograd-conformance-"))
         self.active = True
+        if self.card is None:  # this process will run engine code: note the judges first
+            self.snapshot = tamper.Snapshot()
         self.config.pluginmanager.register(hypothesis_scope.StorageDuringCollection(self.scratch))
         self.backend  # noqa: B018 - fail fast on a bad backend, before collection
 
@@ -99,6 +112,8 @@ class RunState:
 
     @property
     def backend(self) -> Any:
+        if self.card is not None:
+            return self.card
         if self._backend is None:
             try:
                 self._backend = load_backend(self.backend_name, self.device)
