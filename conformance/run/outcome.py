@@ -46,15 +46,16 @@ class RunResult:
 
 def write_status_report(
     settings: Settings, status: str, error: str, exit_status: int | None = None
-) -> None:
-    """The report of a run that ended with no verdict to show, when a folder was asked
-    for: a usage error, an interrupt before any check, a run that has not finished."""
-    if not settings.report_dir:
-        return
+) -> Results:
+    """The results of a run that ended with no verdict to show (a usage error, an
+    interrupt before any check, a run that has not finished), written as its report when
+    a folder was asked for."""
     results = Results()
     results.status, results.error = status, error
     default = {"interrupted": EXIT_INTERRUPTED, "aborted": EXIT_FAILED}.get(status, EXIT_USAGE)
     results.exit_status = default if exit_status is None else exit_status
+    if not settings.report_dir:
+        return results
     try:
         claims = specs.all_claims()
     except ConfigError:
@@ -63,6 +64,7 @@ def write_status_report(
         reporting.write_status_report(
             settings.report_dir, results, settings.backend or "?", settings.profile or "ci", claims
         )
+    return results
 
 
 def results_from(doc: dict[str, Any]) -> Results:

@@ -90,7 +90,8 @@ class RunState:
         else:
             self.scratch = Path(tempfile.mkdtemp(prefix="autograd-conformance-"))
         self.active = True
-        if self.card is None:  # this process will run engine code: note the judges first
+        if self.card is None and not self.config.option.collectonly:
+            # this process will judge engine code: note the judges before it loads
             self.snapshot = tamper.Snapshot()
         self.config.pluginmanager.register(hypothesis_scope.StorageDuringCollection(self.scratch))
         self.backend  # noqa: B018 - fail fast on a bad backend, before collection

@@ -262,9 +262,7 @@ def _supervised(run: Supervisor) -> RunResult:
     if doc is None:
         status = "interrupted" if stop.signal else "aborted"
         exit_code = stop.exit_code if stop.signal else EXIT_FAILED
-        write_status_report(settings, status, "" if stop.signal else problem, exit_code)
-        results = reporting.Results()
-        results.status, results.error, results.exit_status = status, problem, exit_code
+        results = write_status_report(settings, status, "" if stop.signal else problem, exit_code)
         return RunResult(exit_code, results)
     written = (doc["status"], doc["error"], doc["exit_status"])
     exit_code = _judge(doc, checks, stop)
